@@ -1,0 +1,388 @@
+"""Writes the scheduler parity fixtures in onnx/tests/data/schedulers/ with diffusers.
+
+Each fixture case is one diffusers scheduler built from a scheduler_config.json-style dict (with
+`from_config`, like a pipeline does) and run for a few steps on a tiny latent. The Rust test
+`onnx/tests/scheduler_parity.rs` replays every case through `promptreel_engine::scheduler` and
+compares timesteps, init_noise_sigma, scaled model inputs and every intermediate sample.
+
+Run from the repository root (deterministic: same diffusers/torch versions give the same files):
+
+    /opt/ptools/bin/python tools/make_scheduler_refs.py
+
+Written with diffusers 0.42 and torch 2.x on the CPU. Files:
+
+* ddim.json, euler.json, euler_ancestral.json, dpm_solver.json, flow_match.json: trajectories.
+  A case holds `config` (the JSON dict), `kind` (a name for SchedulerKind::parse, or null to use
+  `_class_name`), `karras` (override or null), `mu` (dynamic shift or null),
+  `tolerance` (null for the default 1e-5; set only where diffusers' own float32 result is
+  coarser), `steps`, `shape`,
+  `timesteps`, `init_noise_sigma`, `initial_sample` (seeded N(0,1) noise times
+  init_noise_sigma) and per step `scaled_input` (null where scaling is the identity),
+  `model_output` (a seeded fake denoiser output),
+  `noise` (what the scheduler drew from its generator, or null) and `sample` (after the step).
+* schedules.json: timesteps and init_noise_sigma only (`runs`), for many step counts per config.
+"""
+
+import json
+import pathlib
+
+import diffusers
+import numpy as np
+import torch
+from diffusers import (
+    DDIMScheduler,
+    DPMSolverMultistepScheduler,
+    EulerAncestralDiscreteScheduler,
+    EulerDiscreteScheduler,
+    FlowMatchEulerDiscreteScheduler,
+)
+from diffusers.schedulers import (
+    scheduling_euler_ancestral_discrete,
+    scheduling_flow_match_euler_discrete,
+)
+
+OUT = pathlib.Path(__file__).resolve().parent.parent / "onnx" / "tests" / "data" / "schedulers"
+SHAPE = (1, 2, 4, 4)
+
+CLASSES = {
+    "ddim": DDIMScheduler,
+    "euler": EulerDiscreteScheduler,
+    "euler-a": EulerAncestralDiscreteScheduler,
+    "dpm++2m": DPMSolverMultistepScheduler,
+    "dpm++2m-karras": DPMSolverMultistepScheduler,
+    "flow-euler": FlowMatchEulerDiscreteScheduler,
+}
+BY_CLASS_NAME = {cls.__name__: cls for cls in CLASSES.values()}
+
+# Stable Diffusion 1.x's scheduler_config.json (a PNDM config that pipelines reuse for others).
+SD15 = {
+    "_class_name": "PNDMScheduler",
+    "_diffusers_version": "0.6.0",
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085,
+    "num_train_timesteps": 1000,
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+    "steps_offset": 1,
+    "trained_betas": None,
+    "clip_sample": False,
+}
+
+
+def sd(class_name, **extra):
+    """SD-like scaled_linear config for `class_name` with extra fields."""
+    config = dict(SD15, _class_name=class_name)
+    config.pop("skip_prk_steps")
+    config.update(extra)
+    return config
+
+
+def plain(class_name, **extra):
+    """A config with only the class name and `extra` (diffusers defaults for the rest)."""
+    return dict({"_class_name": class_name}, **extra)
+
+
+def calculate_shift(seq_len, base_seq_len=256, max_seq_len=4096, base_shift=0.5, max_shift=1.15):
+    """The Flux pipeline's mu for a latent sequence length."""
+    m = (max_shift - base_shift) / (max_seq_len - base_seq_len)
+    return seq_len * m + (base_shift - m * base_seq_len)
+
+
+def case(name, config, steps=6, kind=None, karras=None, mu=None, tolerance=None):
+    spec = {"name": name, "config": config, "steps": steps, "kind": kind, "karras": karras, "mu": mu}
+    spec["tolerance"] = tolerance
+    return spec
+
+
+DDIM = "DDIMScheduler"
+EULER = "EulerDiscreteScheduler"
+EULER_A = "EulerAncestralDiscreteScheduler"
+DPM = "DPMSolverMultistepScheduler"
+FLOW = "FlowMatchEulerDiscreteScheduler"
+
+TRAJECTORIES = {
+    "ddim": [
+        case("ddim sd15 config, epsilon, leading + offset 1", SD15, kind="ddim"),
+        case(
+            "ddim sd2 v_prediction, leading",
+            sd(DDIM, prediction_type="v_prediction", timestep_spacing="leading"),
+        ),
+        case(
+            "ddim linear trailing zero-snr v_prediction clipped",
+            plain(DDIM, timestep_spacing="trailing", rescale_betas_zero_snr=True,
+                  prediction_type="v_prediction"),
+        ),
+        case("ddim defaults (linear, clip, alpha to one), epsilon", plain(DDIM)),
+        case(
+            "ddim cosine linspace sample prediction, clip range 1.5",
+            plain(DDIM, beta_schedule="squaredcos_cap_v2", timestep_spacing="linspace",
+                  prediction_type="sample", clip_sample_range=1.5),
+            steps=5,
+        ),
+    ],
+    "euler": [
+        case("euler sd15 config, epsilon, linspace", SD15, kind="euler"),
+        case("euler sd leading epsilon", sd(EULER, timestep_spacing="leading")),
+        case("euler sd karras v_prediction", sd(EULER, use_karras_sigmas=True,
+                                                   prediction_type="v_prediction")),
+        case("euler karras by override", SD15, kind="euler", karras=True, steps=7),
+        case(
+            "euler linear trailing zero-snr epsilon",
+            plain(EULER, timestep_spacing="trailing", rescale_betas_zero_snr=True),
+        ),
+        # The first step from sigma 4096 computes x + d * dt with |x| ~ 4096 and a result ~ 40:
+        # one float32 ulp of the ~2000-sized terms is ~1e-5 of the result, and torch's CPU sqrt
+        # (MKL, up to 1 ulp off the correctly rounded value) already moves sigma_next by an ulp.
+        # The sample after step 0 is only defined to ~3e-5 here, by diffusers' own float32.
+        case(
+            "euler linear trailing zero-snr v_prediction",
+            plain(EULER, timestep_spacing="trailing", rescale_betas_zero_snr=True,
+                  prediction_type="v_prediction"),
+            tolerance=3e-5,
+        ),
+        case(
+            "euler log_linear sigma_min final",
+            sd(EULER, interpolation_type="log_linear", final_sigmas_type="sigma_min"),
+        ),
+        case("euler exponential sigmas with sigma bounds",
+             sd(EULER, use_exponential_sigmas=True, sigma_min=0.05, sigma_max=10.0)),
+        case("euler continuous timesteps v_prediction",
+             sd(EULER, timestep_type="continuous", prediction_type="v_prediction")),
+        case("euler sample prediction", sd(EULER, prediction_type="sample"), steps=4),
+    ],
+    "euler_ancestral": [
+        case("euler-a sd15 config, epsilon, linspace", SD15, kind="euler-a"),
+        case("euler-a sd leading v_prediction",
+             sd(EULER_A, timestep_spacing="leading", prediction_type="v_prediction")),
+        case("euler-a linear trailing", plain(EULER_A, timestep_spacing="trailing"), steps=5),
+    ],
+    "dpm_solver": [
+        case("dpm++2m sd15 config, epsilon", SD15, kind="dpm++2m"),
+        case("dpm++2m-karras sd15 config, epsilon", SD15, kind="dpm++2m-karras", karras=True),
+        case(
+            "dpm++2m karras v_prediction sigma_min final, 20 steps",
+            sd(DPM, use_karras_sigmas=True, prediction_type="v_prediction",
+               final_sigmas_type="sigma_min"),
+            steps=20,
+        ),
+        case("dpm++2m leading + offset v_prediction",
+             sd(DPM, timestep_spacing="leading", prediction_type="v_prediction")),
+        case("dpm++2m trailing heun", sd(DPM, timestep_spacing="trailing", solver_type="heun"),
+             steps=8),
+        case("dpm++3m linspace", sd(DPM, solver_order=3), steps=10),
+        case("dpm++2m uniform lambdas", sd(DPM, use_lu_lambdas=True), steps=8),
+        case("dpm++2m exponential sigmas", sd(DPM, use_exponential_sigmas=True), steps=8),
+        case(
+            "dpm++2m sample prediction, euler at final, sigma_min, 16 steps",
+            plain(DPM, prediction_type="sample", euler_at_final=True, lower_order_final=False,
+                  final_sigmas_type="sigma_min"),
+            steps=16,
+        ),
+        case("dpm++2m cosine lambda_min_clipped",
+             plain(DPM, beta_schedule="squaredcos_cap_v2", lambda_min_clipped=-5.1), steps=10),
+        case(
+            "dpm++2m flow sigmas, shift 3, flow_prediction",
+            plain(DPM, use_flow_sigmas=True, flow_shift=3.0, prediction_type="flow_prediction"),
+            steps=8,
+        ),
+        case(
+            "dpm++2m flow sigmas, dynamic shift",
+            plain(DPM, use_flow_sigmas=True, use_dynamic_shifting=True,
+                  prediction_type="flow_prediction"),
+            steps=6, mu=calculate_shift(1024),
+        ),
+    ],
+    "flow_match": [
+        case("flow euler defaults", plain(FLOW)),
+        case("flow euler shift 3", plain(FLOW, shift=3.0)),
+        case("flow euler via kind, shift 3", plain("SomethingElse", shift=3.0), kind="flow-euler"),
+        case("flow euler dynamic shift (flux-like)",
+             plain(FLOW, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
+                   base_image_seq_len=256, max_image_seq_len=4096),
+             mu=calculate_shift(1024)),
+        case("flow euler dynamic linear time shift",
+             plain(FLOW, use_dynamic_shifting=True, time_shift_type="linear"), mu=0.8),
+        case("flow euler shift 3 terminal 0.1 karras",
+             plain(FLOW, shift=3.0, shift_terminal=0.1, use_karras_sigmas=True)),
+        case("flow euler exponential", plain(FLOW, shift=2.0, use_exponential_sigmas=True)),
+        case("flow euler inverted sigmas", plain(FLOW, shift=3.0, invert_sigmas=True), steps=4),
+        case("flow euler stochastic sampling", plain(FLOW, shift=3.0, stochastic_sampling=True)),
+    ],
+}
+
+# Configs for the timesteps-only file, run at many step counts.
+SCHEDULE_CONFIGS = [
+    ("ddim", SD15), ("ddim", plain(DDIM, timestep_spacing="trailing")),
+    ("ddim", plain(DDIM, timestep_spacing="linspace")),
+    ("euler", SD15), ("euler", sd(EULER, timestep_spacing="leading")),
+    ("euler", sd(EULER, timestep_spacing="trailing")), ("euler", sd(EULER, use_karras_sigmas=True)),
+    ("euler-a", sd(EULER_A, timestep_spacing="leading")),
+    ("dpm++2m", SD15), ("dpm++2m", sd(DPM, timestep_spacing="leading")),
+    ("dpm++2m", sd(DPM, timestep_spacing="trailing")), ("dpm++2m-karras", SD15),
+    ("dpm++2m", plain(DPM, beta_schedule="squaredcos_cap_v2", lambda_min_clipped=-5.1,
+                      timestep_spacing="trailing")),
+    ("flow-euler", plain(FLOW, shift=3.0)), ("flow-euler", plain(FLOW)),
+    # sigma_min / sigma_max are not constructor arguments of these two classes, but from_config
+    # registers them and the Karras conversion reads them.
+    ("dpm++2m-karras", sd(DPM, sigma_min=0.1, sigma_max=10.0)),
+    ("flow-euler", plain(FLOW, shift=3.0, use_karras_sigmas=True, sigma_min=0.01, sigma_max=0.9)),
+]
+SCHEDULE_STEPS = [1, 2, 3, 4, 5, 7, 10, 13, 20, 25, 30, 50, 100]
+
+
+def f32_list(t):
+    """A tensor as a list of floats, each the shortest decimal that reads back as that float32."""
+    return [float(str(np.float32(x))) for x in t.detach().to(torch.float32).flatten().tolist()]
+
+
+def make(spec, config):
+    """The diffusers scheduler for a case, built like a pipeline builds it."""
+    if spec["kind"] is not None:
+        cls = CLASSES[spec["kind"]]
+    else:
+        cls = BY_CLASS_NAME[config["_class_name"]]
+    extra = {}
+    if spec.get("karras") is not None:
+        extra["use_karras_sigmas"] = spec["karras"]
+    return cls.from_config(config, **extra)
+
+
+class NoiseRecorder:
+    """Wraps a module's `randn_tensor` and keeps what it returned."""
+
+    def __init__(self, module):
+        self.module = module
+        self.original = module.randn_tensor
+        self.draws = []
+
+    def __enter__(self):
+        def recording(*args, **kwargs):
+            out = self.original(*args, **kwargs)
+            self.draws.append(out.clone())
+            return out
+
+        self.module.randn_tensor = recording
+        return self
+
+    def __exit__(self, *exc):
+        self.module.randn_tensor = self.original
+
+
+def set_timesteps(scheduler, steps, mu):
+    if mu is None:
+        scheduler.set_timesteps(steps)
+    else:
+        scheduler.set_timesteps(steps, mu=mu)
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(0)
+
+
+def trajectory(spec, seed):
+    config = spec["config"]
+    scheduler = make(spec, config)
+    set_timesteps(scheduler, spec["steps"], spec["mu"])
+    # FlowMatchEulerDiscreteScheduler has no init_noise_sigma: its pipelines use the noise as is.
+    init_sigma = float(getattr(scheduler, "init_noise_sigma", 1.0))
+    latents_gen = torch.Generator().manual_seed(1000 + seed)
+    model_gen = torch.Generator().manual_seed(2000 + seed)
+    noise_gen = torch.Generator().manual_seed(3000 + seed)
+    sample = torch.randn(SHAPE, generator=latents_gen, dtype=torch.float32) * init_sigma
+    record = {
+        "name": spec["name"],
+        "config": config,
+        "kind": spec["kind"],
+        "karras": spec["karras"],
+        "mu": spec["mu"],
+        "tolerance": spec["tolerance"],
+        "steps": spec["steps"],
+        "shape": list(SHAPE),
+        "timesteps": [float(t) for t in scheduler.timesteps.tolist()],
+        "init_noise_sigma": float(str(np.float32(init_sigma))),
+        "initial_sample": f32_list(sample),
+        "trajectory": [],
+    }
+    # Round the stored start so Rust starts from exactly the same floats.
+    sample = torch.tensor(record["initial_sample"], dtype=torch.float32).reshape(SHAPE)
+    for t in scheduler.timesteps:
+        before = sample.clone()
+        # Flow matching has no scale_model_input: the denoiser sees the latents as they are.
+        scale = getattr(scheduler, "scale_model_input", lambda x, _t: x)
+        scaled = scale(sample, t)
+        # A fake denoiser: seeded noise plus a bit of the input, so outputs look like predictions.
+        model_output = 0.8 * torch.randn(SHAPE, generator=model_gen) + 0.2 * scaled
+        model_output = torch.tensor(f32_list(model_output), dtype=torch.float32).reshape(SHAPE)
+        modules = [scheduling_euler_ancestral_discrete, scheduling_flow_match_euler_discrete]
+        recorders = [NoiseRecorder(m) for m in modules]
+        for r in recorders:
+            r.__enter__()
+        try:
+            if isinstance(scheduler, DDIMScheduler):
+                sample = scheduler.step(model_output, t, sample, eta=0.0).prev_sample
+            else:
+                sample = scheduler.step(model_output, t, sample, generator=noise_gen).prev_sample
+        finally:
+            for r in recorders:
+                r.__exit__()
+        draws = [d for r in recorders for d in r.draws]
+        assert len(draws) <= 1, "one noise draw per step at most"
+        record["trajectory"].append(
+            {
+                # null when scaling is the identity (DDIM, DPM-Solver, flow matching).
+                "scaled_input": None if torch.equal(scaled, before) else f32_list(scaled),
+                "model_output": f32_list(model_output),
+                "noise": f32_list(draws[0]) if draws else None,
+                "sample": f32_list(sample),
+            }
+        )
+    assert len(record["timesteps"]) == spec["steps"], spec["name"]
+    return record
+
+
+def schedules():
+    out = []
+    for kind, config in SCHEDULE_CONFIGS:
+        spec = {"kind": kind, "karras": True if kind.endswith("karras") else None}
+        runs = []
+        for steps in SCHEDULE_STEPS:
+            scheduler = make(spec, config)
+            scheduler.set_timesteps(steps)
+            sigma = float(getattr(scheduler, "init_noise_sigma", 1.0))
+            runs.append(
+                {
+                    "steps": steps,
+                    "timesteps": [float(t) for t in scheduler.timesteps.tolist()],
+                    "init_noise_sigma": float(str(np.float32(sigma))),
+                }
+            )
+        out.append({"kind": kind, "karras": spec["karras"], "config": config, "runs": runs})
+    return out
+
+
+def write(name, cases):
+    doc = {
+        "generator": "tools/make_scheduler_refs.py",
+        "diffusers": diffusers.__version__,
+        "torch": torch.__version__.split("+")[0],
+        "cases": cases,
+    }
+    text = json.dumps(doc, separators=(",", ":"), allow_nan=False)
+    (OUT / name).write_text(text + "\n")
+    print(f"{name}: {len(cases)} cases, {len(text) // 1024} KiB")
+
+
+def main():
+    torch.set_num_threads(1)
+    OUT.mkdir(parents=True, exist_ok=True)
+    seed = 0
+    for family, specs in TRAJECTORIES.items():
+        cases = []
+        for spec in specs:
+            cases.append(trajectory(spec, seed))
+            seed += 1
+        write(f"{family}.json", cases)
+    write("schedules.json", schedules())
+
+
+if __name__ == "__main__":
+    main()
