@@ -1,0 +1,108 @@
+"""Write Promptreel's manifest `promptreel.json` (format 1, see docs/model-package.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+FAMILIES = ("unet3d", "sd")
+TIMESTEP_DTYPES = ("float32", "float16", "int64")
+
+
+def write_manifest(
+    package_dir: str,
+    *,
+    name: str,
+    version: str,
+    family: str,
+    latent_channels: int,
+    spatial_compression: int,
+    temporal_compression: int = 1,
+    native: dict,
+    scaling_factor: float,
+    shift_factor: float = 0.0,
+    decode_chunk_frames: int = 8,
+    cfg_batch: bool = True,
+    tokenizer_path: str = "tokenizer/tokenizer.json",
+    max_length: int = 77,
+    pad_token: str | None = "<|endoftext|>",
+    text_encoder_path: str = "text_encoder/model.onnx",
+    text_encoder_input: str = "input_ids",
+    text_encoder_attention_mask: str | None = None,
+    text_encoder_output: str = "last_hidden_state",
+    denoiser_path: str = "unet/model.onnx",
+    denoiser_sample: str = "sample",
+    denoiser_timestep: str = "timestep",
+    denoiser_encoder_hidden_states: str = "encoder_hidden_states",
+    denoiser_output: str = "out_sample",
+    timestep_dtype: str = "float32",
+    vae_decoder_path: str = "vae_decoder/model.onnx",
+    vae_decoder_input: str = "latent_sample",
+    vae_decoder_output: str = "sample",
+    vae_encoder: dict | None = None,
+    scheduler: str = "scheduler/scheduler_config.json",
+) -> dict:
+    """Validate the values, write `<package_dir>/promptreel.json` and return the manifest dict.
+
+    Every path the manifest names must already exist in the package (write the graphs first).
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}")
+    if timestep_dtype not in TIMESTEP_DTYPES:
+        raise ValueError(f"timestep_dtype must be one of {TIMESTEP_DTYPES}")
+    if set(native) != {"width", "height", "frames", "fps"}:
+        raise ValueError("native needs exactly width, height, frames, fps")
+    if native["width"] % spatial_compression or native["height"] % spatial_compression:
+        raise ValueError("native width/height must be multiples of spatial_compression")
+    if family == "sd" and native["frames"] != 1:
+        raise ValueError("sd packages make one frame")
+
+    manifest = {
+        "format": 1,
+        "name": name,
+        "version": str(version),
+        "family": family,
+        "latent_channels": int(latent_channels),
+        "spatial_compression": int(spatial_compression),
+        "temporal_compression": int(temporal_compression),
+        "native": {
+            "width": int(native["width"]),
+            "height": int(native["height"]),
+            "frames": int(native["frames"]),
+            "fps": float(native["fps"]),
+        },
+        "vae": {
+            "scaling_factor": float(scaling_factor),
+            "shift_factor": float(shift_factor),
+            "decode_chunk_frames": int(decode_chunk_frames),
+        },
+        "cfg_batch": bool(cfg_batch),
+        "tokenizer": {"path": tokenizer_path, "max_length": int(max_length), "pad_token": pad_token},
+        "text_encoder": {
+            "path": text_encoder_path,
+            "input_ids": text_encoder_input,
+            "attention_mask": text_encoder_attention_mask,
+            "output": text_encoder_output,
+        },
+        "denoiser": {
+            "path": denoiser_path,
+            "sample": denoiser_sample,
+            "timestep": denoiser_timestep,
+            "encoder_hidden_states": denoiser_encoder_hidden_states,
+            "output": denoiser_output,
+            "timestep_dtype": timestep_dtype,
+        },
+        "vae_decoder": {"path": vae_decoder_path, "input": vae_decoder_input, "output": vae_decoder_output},
+        "vae_encoder": vae_encoder,
+        "scheduler": scheduler,
+    }
+    paths = [tokenizer_path, text_encoder_path, denoiser_path, vae_decoder_path, scheduler]
+    if vae_encoder is not None:
+        paths.append(vae_encoder["path"])
+    for p in paths:
+        if not os.path.isfile(os.path.join(package_dir, p)):
+            raise FileNotFoundError(f"manifest names {p}, which is not in {package_dir}")
+    with open(os.path.join(package_dir, "promptreel.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    return manifest
