@@ -1,0 +1,92 @@
+//! Command-line arguments.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "promptreel", version, about = "Text-to-video with ONNX Runtime")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Render a clip from a prompt into PNG frames and an animated preview.
+    Generate(GenerateArgs),
+    /// Show what a model package contains and whether it is valid.
+    Inspect(InspectArgs),
+}
+
+/// Where ONNX Runtime comes from and how it runs.
+#[derive(Args, Clone)]
+pub struct RuntimeArgs {
+    /// The ONNX Runtime library (default: $PROMPTREEL_ORT_LIB, next to this program, or the
+    /// copy cached by tools/fetch_onnxruntime.sh).
+    #[arg(long, value_name = "FILE")]
+    pub ort_lib: Option<PathBuf>,
+    /// auto, cpu, cuda, tensorrt, directml or coreml.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// ONNX Runtime intra-op threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// The model package folder (default: the bundled model).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// What to show.
+    #[arg(long, value_name = "TEXT")]
+    pub prompt: OsString,
+    /// What to steer away from (default: nothing).
+    #[arg(long, value_name = "TEXT")]
+    pub negative: Option<OsString>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 25)]
+    pub steps: u32,
+    /// Classifier-free guidance scale (1 = off).
+    #[arg(long, default_value_t = 7.5)]
+    pub guidance: f32,
+    /// Frame count (default: the model's).
+    #[arg(long)]
+    pub frames: Option<u32>,
+    #[arg(long)]
+    pub width: Option<u32>,
+    #[arg(long)]
+    pub height: Option<u32>,
+    /// ddim, euler, euler-a, dpm++2m, dpm++2m-karras or flow-euler (default: the model's).
+    #[arg(long)]
+    pub scheduler: Option<String>,
+    /// Start from these initial latents (float32 .npy) instead of seeded noise.
+    #[arg(long, value_name = "FILE.npy")]
+    pub latents: Option<PathBuf>,
+    /// Write a JSON report (settings, providers, timings, peak memory).
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+    /// Also write the raw frames as float32 .npy [F, H, W, 3].
+    #[arg(long)]
+    pub npy: bool,
+    /// Output folder for frame_0000.png, ... and preview.gif.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// The model package folder.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Only check files, without loading ONNX Runtime.
+    #[arg(long)]
+    pub no_runtime: bool,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}

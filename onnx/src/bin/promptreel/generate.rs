@@ -1,0 +1,128 @@
+//! `promptreel generate`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use promptreel_engine::{
+    Device, Error, GenerateRequest, Observer, Progress, Result, SessionOptions, Video, generate,
+    npy, registry,
+};
+
+use crate::args::{GenerateArgs, RuntimeArgs};
+use crate::output;
+
+pub fn run(a: GenerateArgs) -> Result<()> {
+    let model_dir = match &a.model {
+        Some(m) => m.clone(),
+        None => default_model()?,
+    };
+    let req = GenerateRequest {
+        prompt: utf8(a.prompt, "--prompt")?,
+        negative_prompt: a.negative.map(|n| utf8(n, "--negative")).transpose()?.unwrap_or_default(),
+        seed: a.seed,
+        steps: a.steps,
+        guidance: a.guidance,
+        frames: a.frames,
+        width: a.width,
+        height: a.height,
+        scheduler: a.scheduler.clone(),
+        initial_latents: a.latents.as_deref().map(npy::read_f32).transpose()?,
+    };
+    let model = registry::get(&model_dir, session_options(&a.runtime)?, a.runtime.ort_lib.as_deref())?;
+    std::fs::create_dir_all(&a.out).map_err(|e| Error::io("create the output folder", &a.out, e))?;
+
+    let mut bar = Bar::new();
+    let video = generate(&model, &req, &mut bar)?;
+    bar.finish();
+    for w in &video.warnings {
+        eprintln!("promptreel: warning: {w}");
+    }
+
+    let written = output::write_frames(&video, &a.out)?;
+    output::write_gif(&video, &a.out.join("preview.gif"))?;
+    if a.npy {
+        output::write_npy(&video, &a.out.join("frames.npy"))?;
+    }
+    if let Some(path) = &a.report {
+        output::write_report(&video, &req, &model, path)?;
+    }
+    println!("{}", summary(&video, written, &a.out));
+    Ok(())
+}
+
+/// The one-line summary printed at the end.
+pub fn summary(v: &Video, written: usize, out: &std::path::Path) -> String {
+    format!(
+        "{} frames, {}x{}, {}, {} steps at {:.3} s/step, total {:.2} s (ONNX Runtime {:.2} s) -> {} ({written} PNGs + preview.gif)",
+        v.frame_count,
+        v.width,
+        v.height,
+        v.device_label(),
+        v.timings.steps.len(),
+        v.timings.seconds_per_step(),
+        v.timings.total.as_secs_f64(),
+        v.timings.runtime_total().as_secs_f64(),
+        out.display()
+    )
+}
+
+pub fn session_options(r: &RuntimeArgs) -> Result<SessionOptions> {
+    Ok(SessionOptions { device: Device::parse(&r.device)?, intra_threads: r.threads })
+}
+
+fn utf8(s: OsString, flag: &str) -> Result<String> {
+    s.into_string().map_err(|bad| {
+        Error::setting(format!(
+            "{flag} is not valid UTF-8 text ({}); pass the prompt in UTF-8",
+            bad.to_string_lossy()
+        ))
+    })
+}
+
+/// The bundled model: `$PROMPTREEL_MODEL`, else `models/default` next to the program or in the
+/// repository's `bundle/`.
+fn default_model() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("PROMPTREEL_MODEL").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(PathBuf::from)) {
+        candidates.push(dir.join("models").join("default"));
+    }
+    candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bundle/models/default"));
+    candidates.into_iter().find(|c| c.join("promptreel.json").is_file()).ok_or_else(|| {
+        Error::package(
+            "no model given and no bundled model found; pass --model DIR (a model package folder) \
+             or set PROMPTREEL_MODEL",
+        )
+    })
+}
+
+/// A terminal progress bar with ETA (hidden when stderr is not a terminal).
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new() -> Self {
+        let bar = ProgressBar::new(1000);
+        let style = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] [{wide_bar}] {percent}% {msg} (ETA {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Self(bar)
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl Observer for Bar {
+    fn progress(&mut self, p: &Progress) {
+        self.0.set_position((p.fraction * 1000.0) as u64);
+        self.0.set_message(format!("{:?} {}/{}", p.phase, p.done, p.total));
+    }
+}

@@ -1,0 +1,42 @@
+//! `promptreel`: the command-line renderer.
+//!
+//! `promptreel generate` renders a clip into PNG frames plus an animated GIF preview;
+//! `promptreel inspect` says what a model package holds and whether it is valid.
+
+mod args;
+mod generate;
+mod inspect;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use promptreel_engine::{Error, ErrorKind};
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let result = match cli.command {
+        args::Command::Generate(a) => generate::run(a),
+        args::Command::Inspect(a) => inspect::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("promptreel: error: {e}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// Exit status per error kind, so scripts can tell a bad setting from a broken model.
+fn exit_code(e: &Error) -> u8 {
+    match e.kind() {
+        ErrorKind::InvalidSetting => 2,
+        ErrorKind::Package => 3,
+        ErrorKind::Runtime | ErrorKind::Device => 4,
+        ErrorKind::Inference => 5,
+        ErrorKind::Io => 6,
+        ErrorKind::Cancelled => 130,
+        _ => 1,
+    }
+}

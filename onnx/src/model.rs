@@ -1,0 +1,190 @@
+//! A model ready to run: a checked package plus its ONNX Runtime sessions, created lazily and
+//! checked against the manifest (tensor names, ranks, timestep type) when they are created.
+//!
+//! Models are shared through [`crate::registry`]; every method takes `&self` and is safe to call
+//! from several threads.
+
+use std::sync::Arc;
+
+use ort::value::TensorElementType;
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+use crate::family::{self, Family};
+use crate::package::{GraphRole, ModelPackage, TimestepDtype};
+use crate::runtime::{Graph, Provider, Runtime, SessionOptions};
+
+/// A model package with its sessions.
+pub struct Model {
+    package: ModelPackage,
+    runtime: Arc<Runtime>,
+    options: SessionOptions,
+    family: &'static dyn Family,
+    // NOTE: one slot per role; the lock is held while a session is built so two threads never
+    // build the same session twice.
+    sessions: [Mutex<Option<Arc<Graph>>>; 4],
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("root", &self.package.root())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+fn slot(role: GraphRole) -> usize {
+    match role {
+        GraphRole::TextEncoder => 0,
+        GraphRole::Denoiser => 1,
+        GraphRole::VaeDecoder => 2,
+        GraphRole::VaeEncoder => 3,
+    }
+}
+
+impl Model {
+    /// Wraps an opened package; no session is created yet.
+    pub fn new(package: ModelPackage, runtime: Arc<Runtime>, options: SessionOptions) -> Self {
+        let family = family::for_name(package.manifest().family);
+        Self { package, runtime, options, family, sessions: Default::default() }
+    }
+
+    pub fn package(&self) -> &ModelPackage {
+        &self.package
+    }
+
+    pub fn options(&self) -> SessionOptions {
+        self.options
+    }
+
+    pub(crate) fn family(&self) -> &'static dyn Family {
+        self.family
+    }
+
+    /// The session for `role`, created (and checked) on first use.
+    pub fn graph(&self, role: GraphRole) -> Result<Arc<Graph>> {
+        let mut slot = self.sessions[slot(role)].lock();
+        if let Some(g) = slot.as_ref() {
+            return Ok(g.clone());
+        }
+        let file = self.package.graph(role).ok_or_else(|| {
+            Error::package(format!(
+                "the model {} has no {}",
+                self.package.root().display(),
+                role.label()
+            ))
+        })?;
+        let graph = Graph::load(&self.runtime, role.label(), &file.path, self.options)?;
+        self.check(role, &graph)?;
+        let graph = Arc::new(graph);
+        *slot = Some(graph.clone());
+        Ok(graph)
+    }
+
+    /// Creates every session now (useful before timing, or to surface errors early).
+    pub fn load_all(&self) -> Result<()> {
+        for role in [GraphRole::TextEncoder, GraphRole::Denoiser, GraphRole::VaeDecoder] {
+            self.graph(role)?;
+        }
+        Ok(())
+    }
+
+    /// The provider of each session created so far.
+    pub fn providers(&self) -> Vec<(GraphRole, Provider)> {
+        [GraphRole::TextEncoder, GraphRole::Denoiser, GraphRole::VaeDecoder, GraphRole::VaeEncoder]
+            .into_iter()
+            .filter_map(|r| self.sessions[slot(r)].lock().as_ref().map(|g| (r, g.provider())))
+            .collect()
+    }
+
+    /// Drops the sessions (they are rebuilt on next use).
+    pub fn drop_sessions(&self) {
+        for s in &self.sessions {
+            *s.lock() = None;
+        }
+    }
+
+    /// Checks a freshly loaded graph against the manifest.
+    fn check(&self, role: GraphRole, g: &Graph) -> Result<()> {
+        let m = self.package.manifest();
+        let expect = |name: &str, rank: Option<usize>, input: bool| -> Result<()> {
+            let port = if input { g.input(name) } else { g.output(name) };
+            let list = |ports: &[crate::runtime::Port]| {
+                ports.iter().map(|p| format!("{} (rank {})", p.name, p.shape.len())).collect::<Vec<_>>().join(", ")
+            };
+            let Some(port) = port else {
+                return Err(Error::package(format!(
+                    "the {} graph {} has no {} named {name:?}; it has: {}. Fix the names in \
+                     promptreel.json",
+                    role.label(),
+                    g.path().display(),
+                    if input { "input" } else { "output" },
+                    if input { list(g.inputs()) } else { list(g.outputs()) }
+                )));
+            };
+            if let Some(rank) = rank
+                && port.shape.len() != rank
+            {
+                return Err(Error::package(format!(
+                    "the {} graph {}: {name:?} has rank {} but the {} family needs rank {rank}; \
+                     this graph does not belong to a {} model",
+                    role.label(),
+                    g.path().display(),
+                    port.shape.len(),
+                    m.family.as_str(),
+                    m.family.as_str()
+                )));
+            }
+            Ok(())
+        };
+        match role {
+            GraphRole::TextEncoder => {
+                expect(&m.text_encoder.input_ids, Some(2), true)?;
+                if let Some(mask) = &m.text_encoder.attention_mask {
+                    expect(mask, Some(2), true)?;
+                }
+                expect(&m.text_encoder.output, Some(3), false)?;
+            }
+            GraphRole::Denoiser => {
+                let d = &m.denoiser;
+                expect(&d.sample, Some(self.family.sample_rank()), true)?;
+                expect(&d.timestep, None, true)?;
+                expect(&d.encoder_hidden_states, Some(3), true)?;
+                expect(&d.output, Some(self.family.sample_rank()), false)?;
+                let ts = g.input(&d.timestep).map(|p| p.elem);
+                let want = match d.timestep_dtype {
+                    TimestepDtype::Float32 => TensorElementType::Float32,
+                    TimestepDtype::Float16 => TensorElementType::Float16,
+                    TimestepDtype::Int64 => TensorElementType::Int64,
+                };
+                if ts != Some(want) {
+                    return Err(Error::package(format!(
+                        "the denoiser {} takes its timestep as {ts:?}, but promptreel.json says \
+                         timestep_dtype {:?}; correct the manifest",
+                        g.path().display(),
+                        d.timestep_dtype
+                    )));
+                }
+                if g.input(&d.timestep).map(|p| p.shape.len() > 1).unwrap_or(false) {
+                    return Err(Error::package(format!(
+                        "the denoiser {} takes a timestep of rank > 1; a scalar or [batch] is \
+                         expected",
+                        g.path().display()
+                    )));
+                }
+            }
+            GraphRole::VaeDecoder => {
+                expect(&m.vae_decoder.input, Some(4), true)?;
+                expect(&m.vae_decoder.output, Some(4), false)?;
+            }
+            GraphRole::VaeEncoder => {
+                if let Some(enc) = &m.vae_encoder {
+                    expect(&enc.input, Some(4), true)?;
+                    expect(&enc.output, Some(4), false)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,302 @@
+//! Finding the external-data files an ONNX graph refers to, without loading its weights.
+//!
+//! ONNX stores big tensors outside the `.onnx` file and records their `location` relative to
+//! the graph. A hostile or broken package could point that at any file on the machine, and ONNX
+//! Runtime would read it; so before a graph reaches ONNX Runtime we walk its protobuf just far
+//! enough to list every location, skipping over weight bytes with seeks. The walk also catches
+//! a truncated or corrupt file with a message that names it.
+//!
+//! Field numbers are from onnx.proto3: ModelProto.graph = 7; GraphProto.node = 1,
+//! .initializer = 5, .sparse_initializer = 15; NodeProto.attribute = 5; AttributeProto.t = 5,
+//! .g = 6, .tensors = 10, .graphs = 11, .sparse_tensor = 22, .sparse_tensors = 23;
+//! SparseTensorProto.values = 1, .indices = 2; TensorProto.external_data = 13;
+//! StringStringEntryProto.key = 1, .value = 2.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// What kind of protobuf message a byte range holds, for the fields we descend into.
+#[derive(Clone, Copy)]
+enum Msg {
+    Model,
+    Graph,
+    Node,
+    Attribute,
+    Tensor,
+    SparseTensor,
+    Entry,
+}
+
+fn child(msg: Msg, field: u64) -> Option<Msg> {
+    Some(match (msg, field) {
+        (Msg::Model, 7) => Msg::Graph,
+        (Msg::Graph, 1) => Msg::Node,
+        (Msg::Graph, 5) => Msg::Tensor,
+        (Msg::Graph, 15) => Msg::SparseTensor,
+        (Msg::Node, 5) => Msg::Attribute,
+        (Msg::Attribute, 5 | 10) => Msg::Tensor,
+        (Msg::Attribute, 6 | 11) => Msg::Graph,
+        (Msg::Attribute, 22 | 23) => Msg::SparseTensor,
+        (Msg::SparseTensor, 1 | 2) => Msg::Tensor,
+        (Msg::Tensor, 13) => Msg::Entry,
+        _ => return None,
+    })
+}
+
+struct Walker<R> {
+    r: R,
+    locations: Vec<String>,
+}
+
+type WalkResult<T> = std::result::Result<T, String>;
+
+impl<R: Read + Seek> Walker<R> {
+    fn byte(&mut self) -> WalkResult<u8> {
+        let mut b = [0u8; 1];
+        self.r.read_exact(&mut b).map_err(|_| "the file ends in the middle of a field".to_string())?;
+        Ok(b[0])
+    }
+
+    fn varint(&mut self) -> WalkResult<(u64, u64)> {
+        let mut value = 0u64;
+        for i in 0..10 {
+            let b = self.byte()?;
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok((value, i + 1));
+            }
+        }
+        Err("a varint is longer than 10 bytes".into())
+    }
+
+    fn skip(&mut self, n: u64) -> WalkResult<()> {
+        let n = i64::try_from(n).map_err(|_| "a field length is absurd".to_string())?;
+        self.r.seek(SeekFrom::Current(n)).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Walks `len` bytes holding a `msg`; returns (key, value) for entries.
+    fn message(&mut self, msg: Msg, len: u64, depth: u32) -> WalkResult<(String, String)> {
+        if depth > 64 {
+            return Err("graphs are nested more than 64 levels deep".into());
+        }
+        let mut used = 0u64;
+        let (mut key, mut value) = (String::new(), String::new());
+        while used < len {
+            let (tag, n) = self.varint()?;
+            used += n;
+            let field = tag >> 3;
+            match tag & 7 {
+                0 => used += self.varint()?.1,
+                1 => {
+                    self.skip(8)?;
+                    used += 8;
+                }
+                5 => {
+                    self.skip(4)?;
+                    used += 4;
+                }
+                2 => {
+                    let (size, n) = self.varint()?;
+                    used += n;
+                    if used + size > len {
+                        return Err("a field runs past the end of its message".into());
+                    }
+                    match (msg, field) {
+                        (Msg::Entry, 1 | 2) => {
+                            let s = self.string(size)?;
+                            if field == 1 { key = s } else { value = s }
+                        }
+                        _ => match child(msg, field) {
+                            Some(Msg::Entry) => {
+                                let (k, v) = self.message(Msg::Entry, size, depth + 1)?;
+                                if k == "location" {
+                                    self.locations.push(v);
+                                }
+                            }
+                            Some(inner) => {
+                                self.message(inner, size, depth + 1)?;
+                            }
+                            None => self.skip(size)?,
+                        },
+                    }
+                    used += size;
+                }
+                w => return Err(format!("unsupported protobuf wire type {w}")),
+            }
+        }
+        if used != len {
+            return Err("a message's fields overrun its length".into());
+        }
+        Ok((key, value))
+    }
+
+    fn string(&mut self, size: u64) -> WalkResult<String> {
+        if size > 64 * 1024 {
+            return Err("an external-data entry is longer than 64 KiB".into());
+        }
+        let mut buf = vec![0u8; size as usize];
+        self.r.read_exact(&mut buf).map_err(|_| "the file ends inside a string".to_string())?;
+        String::from_utf8(buf).map_err(|_| "an external-data entry is not UTF-8".into())
+    }
+}
+
+/// Lists the external-data locations recorded in the ONNX file at `path` (possibly none).
+pub fn external_locations(path: &Path) -> Result<Vec<String>> {
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let len = file.metadata().map_err(|e| Error::io("read the size of", path, e))?.len();
+    if len == 0 {
+        return Err(Error::package(format!(
+            "{} is empty; re-export the model or copy the file again",
+            path.display()
+        )));
+    }
+    let mut w = Walker { r: BufReader::with_capacity(64 * 1024, file), locations: Vec::new() };
+    w.message(Msg::Model, len, 0).map_err(|why| {
+        Error::package(format!(
+            "{} is not a valid ONNX file ({why}); it may be truncated or corrupt: re-export it \
+             or copy it again",
+            path.display()
+        ))
+    })?;
+    let mut locations = w.locations;
+    locations.sort();
+    locations.dedup();
+    Ok(locations)
+}
+
+/// Checks that every external-data file of the graph at `graph` exists inside `root`, and
+/// returns their paths. `root` must be canonical.
+pub fn check_external_data(graph: &Path, root: &Path) -> Result<Vec<PathBuf>> {
+    let dir = graph.parent().unwrap_or(root);
+    let mut files = Vec::new();
+    for loc in external_locations(graph)? {
+        let rel = Path::new(&loc);
+        let escapes = rel.is_absolute()
+            || rel.components().any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)));
+        let escape_err = || {
+            Error::package(format!(
+                "{} refers to external data at {loc:?}, outside the model folder {}; refusing to \
+                 load it. Sidecar files must sit inside the package (re-export the model)",
+                graph.display(),
+                root.display()
+            ))
+        };
+        if escapes {
+            return Err(escape_err());
+        }
+        let full = dir.join(rel);
+        let canon = full.canonicalize().map_err(|_| {
+            Error::package(format!(
+                "{} refers to external data {loc:?}, but {} does not exist; copy the sidecar \
+                 file next to the graph",
+                graph.display(),
+                full.display()
+            ))
+        })?;
+        // NOTE: a symlink inside the folder could still point outside it.
+        if !canon.starts_with(root) {
+            return Err(escape_err());
+        }
+        files.push(canon);
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn varint(mut v: u64, out: &mut Vec<u8>) {
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(b);
+                return;
+            }
+            out.push(b | 0x80);
+        }
+    }
+
+    fn field(num: u64, payload: &[u8], out: &mut Vec<u8>) {
+        varint(num << 3 | 2, out);
+        varint(payload.len() as u64, out);
+        out.extend_from_slice(payload);
+    }
+
+    /// A ModelProto with one initializer whose external data is at `loc`, plus raw bytes.
+    fn model_with_location(loc: &str) -> Vec<u8> {
+        let mut entry = Vec::new();
+        field(1, b"location", &mut entry);
+        field(2, loc.as_bytes(), &mut entry);
+        let mut tensor = Vec::new();
+        varint(1 << 3, &mut tensor); // dims
+        varint(4, &mut tensor);
+        field(8, b"w", &mut tensor); // name
+        field(13, &entry, &mut tensor);
+        let mut graph = Vec::new();
+        field(5, &tensor, &mut graph);
+        field(2, b"graph-name", &mut graph);
+        let mut model = Vec::new();
+        varint(1 << 3, &mut model); // ir_version
+        varint(8, &mut model);
+        field(7, &graph, &mut model);
+        model
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("promptreel-ext-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("unet")).expect("temp dir");
+        d.canonicalize().expect("canonical")
+    }
+
+    #[test]
+    fn finds_locations_and_accepts_a_sidecar_inside() {
+        let root = temp_dir("inside");
+        let graph = root.join("unet/model.onnx");
+        std::fs::write(&graph, model_with_location("model.onnx_data")).expect("write");
+        std::fs::write(root.join("unet/model.onnx_data"), [0u8; 16]).expect("write");
+        assert_eq!(external_locations(&graph).expect("parse"), vec!["model.onnx_data"]);
+        let files = check_external_data(&graph, &root).expect("inside");
+        assert_eq!(files, vec![root.join("unet/model.onnx_data")]);
+    }
+
+    #[test]
+    fn refuses_a_sidecar_escaping_the_folder() {
+        let root = temp_dir("escape");
+        let graph = root.join("unet/model.onnx");
+        for loc in ["../../etc/passwd", "/etc/passwd"] {
+            std::fs::write(&graph, model_with_location(loc)).expect("write");
+            let err = check_external_data(&graph, &root).err().map(|e| e.to_string());
+            let err = err.unwrap_or_default();
+            assert!(err.contains("outside the model folder") && err.contains(loc), "{err}");
+        }
+    }
+
+    #[test]
+    fn missing_sidecar_is_named() {
+        let root = temp_dir("missing");
+        let graph = root.join("unet/model.onnx");
+        std::fs::write(&graph, model_with_location("weights.bin")).expect("write");
+        let err = check_external_data(&graph, &root).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("weights.bin") && err.contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn truncated_and_empty_files_are_reported() {
+        let root = temp_dir("trunc");
+        let graph = root.join("unet/model.onnx");
+        let bytes = model_with_location("x.bin");
+        std::fs::write(&graph, &bytes[..bytes.len() - 5]).expect("write");
+        let err = external_locations(&graph).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("truncated or corrupt") && err.contains("model.onnx"), "{err}");
+        std::fs::write(&graph, b"").expect("write");
+        let err = external_locations(&graph).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("is empty"), "{err}");
+    }
+}

@@ -1,0 +1,326 @@
+//! `promptreel.json`: our manifest of a model package (format in docs/model-package.md).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The manifest file name inside a package folder.
+pub const MANIFEST_FILE: &str = "promptreel.json";
+
+/// The manifest format this engine reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Model families the engine can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FamilyName {
+    /// ModelScope / Zeroscope: UNet3D over `[B, C, F, h, w]`, per-frame VAE.
+    Unet3d,
+    /// Stable Diffusion stills: UNet2D over `[B, C, h, w]`.
+    Sd,
+}
+
+impl FamilyName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unet3d => "unet3d",
+            Self::Sd => "sd",
+        }
+    }
+}
+
+/// The element type of the denoiser's timestep input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimestepDtype {
+    Float32,
+    Float16,
+    Int64,
+}
+
+/// Native generation settings of the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Native {
+    pub width: u32,
+    pub height: u32,
+    pub frames: u32,
+    pub fps: f64,
+}
+
+/// VAE settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaeSettings {
+    pub scaling_factor: f32,
+    #[serde(default)]
+    pub shift_factor: f32,
+    #[serde(default = "default_chunk")]
+    pub decode_chunk_frames: u32,
+}
+
+fn default_chunk() -> u32 {
+    8
+}
+
+/// Tokenizer settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizerSpec {
+    #[serde(default = "default_tokenizer_path")]
+    pub path: String,
+    pub max_length: u32,
+    #[serde(default)]
+    pub pad_token: Option<String>,
+}
+
+fn default_tokenizer_path() -> String {
+    "tokenizer/tokenizer.json".into()
+}
+
+/// The text encoder graph.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextEncoderSpec {
+    #[serde(default = "default_text_encoder_path")]
+    pub path: String,
+    #[serde(default = "default_input_ids")]
+    pub input_ids: String,
+    #[serde(default)]
+    pub attention_mask: Option<String>,
+    #[serde(default = "default_last_hidden_state")]
+    pub output: String,
+}
+
+fn default_text_encoder_path() -> String {
+    "text_encoder/model.onnx".into()
+}
+fn default_input_ids() -> String {
+    "input_ids".into()
+}
+fn default_last_hidden_state() -> String {
+    "last_hidden_state".into()
+}
+
+/// The denoiser graph (UNet or transformer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenoiserSpec {
+    #[serde(default = "default_denoiser_path")]
+    pub path: String,
+    #[serde(default = "default_sample")]
+    pub sample: String,
+    #[serde(default = "default_timestep")]
+    pub timestep: String,
+    #[serde(default = "default_ehs")]
+    pub encoder_hidden_states: String,
+    #[serde(default = "default_out_sample")]
+    pub output: String,
+    pub timestep_dtype: TimestepDtype,
+}
+
+fn default_denoiser_path() -> String {
+    "unet/model.onnx".into()
+}
+fn default_sample() -> String {
+    "sample".into()
+}
+fn default_timestep() -> String {
+    "timestep".into()
+}
+fn default_ehs() -> String {
+    "encoder_hidden_states".into()
+}
+fn default_out_sample() -> String {
+    "out_sample".into()
+}
+
+/// A VAE graph (decoder or encoder).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaeGraphSpec {
+    pub path: String,
+    pub input: String,
+    pub output: String,
+}
+
+/// The whole manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: u32,
+    pub name: String,
+    pub version: String,
+    pub family: FamilyName,
+    pub latent_channels: u32,
+    pub spatial_compression: u32,
+    #[serde(default = "one")]
+    pub temporal_compression: u32,
+    pub native: Native,
+    pub vae: VaeSettings,
+    #[serde(default = "yes")]
+    pub cfg_batch: bool,
+    pub tokenizer: TokenizerSpec,
+    pub text_encoder: TextEncoderSpec,
+    pub denoiser: DenoiserSpec,
+    pub vae_decoder: VaeGraphSpec,
+    #[serde(default)]
+    pub vae_encoder: Option<VaeGraphSpec>,
+    #[serde(default = "default_scheduler_path")]
+    pub scheduler: String,
+}
+
+fn one() -> u32 {
+    1
+}
+fn yes() -> bool {
+    true
+}
+fn default_scheduler_path() -> String {
+    "scheduler/scheduler_config.json".into()
+}
+
+impl Manifest {
+    /// Parses manifest text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let m: Manifest = serde_json::from_str(text).map_err(|e| {
+            Error::package(format!(
+                "{} is not a valid Promptreel manifest: {e}. See docs/model-package.md for the \
+                 fields (unknown fields are refused; `family` is one of: unet3d, sd)",
+                path.display()
+            ))
+        })?;
+        m.check(path)?;
+        Ok(m)
+    }
+
+    /// Reads and parses `dir/promptreel.json`.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::package(format!(
+                    "{} has no {MANIFEST_FILE}; a model package needs one (export the model with \
+                     tools/export.py, or see docs/model-package.md)",
+                    dir.display()
+                ))
+            } else {
+                Error::io("read", &path, e)
+            }
+        })?;
+        Self::parse(&text, &path)
+    }
+
+    /// Value checks serde cannot express.
+    fn check(&self, path: &Path) -> Result<()> {
+        let bad = |what: String| Err(Error::package(format!("{}: {what}", path.display())));
+        if self.format != FORMAT_VERSION {
+            return bad(format!(
+                "manifest format {} is not supported; this engine reads format {FORMAT_VERSION}",
+                self.format
+            ));
+        }
+        if self.name.trim().is_empty() || self.version.trim().is_empty() {
+            return bad("`name` and `version` must not be empty".into());
+        }
+        if self.latent_channels == 0 || self.latent_channels > 1024 {
+            return bad(format!("latent_channels {} is out of range 1..=1024", self.latent_channels));
+        }
+        if !(1..=64).contains(&self.spatial_compression) {
+            return bad(format!(
+                "spatial_compression {} is out of range 1..=64",
+                self.spatial_compression
+            ));
+        }
+        if self.temporal_compression != 1 {
+            return bad(format!(
+                "temporal_compression {} is not supported by the {} family (1 expected)",
+                self.temporal_compression,
+                self.family.as_str()
+            ));
+        }
+        let n = &self.native;
+        if n.width == 0 || n.height == 0 || n.frames == 0 || !(n.fps > 0.0 && n.fps.is_finite()) {
+            return bad(format!(
+                "native size {}x{}, {} frames at {} fps must all be positive",
+                n.width, n.height, n.frames, n.fps
+            ));
+        }
+        if self.family == FamilyName::Sd && n.frames != 1 {
+            return bad(format!("the sd family makes stills: native.frames must be 1, not {}", n.frames));
+        }
+        if !(self.vae.scaling_factor.is_finite() && self.vae.scaling_factor > 0.0) {
+            return bad(format!("vae.scaling_factor {} must be positive", self.vae.scaling_factor));
+        }
+        if self.vae.decode_chunk_frames == 0 {
+            return bad("vae.decode_chunk_frames must be at least 1".into());
+        }
+        if !(1..=4096).contains(&self.tokenizer.max_length) {
+            return bad(format!(
+                "tokenizer.max_length {} is out of range 1..=4096",
+                self.tokenizer.max_length
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const SAMPLE: &str = r#"{
+      "format": 1, "name": "m", "version": "1", "family": "unet3d",
+      "latent_channels": 4, "spatial_compression": 8,
+      "native": {"width": 64, "height": 64, "frames": 8, "fps": 8.0},
+      "vae": {"scaling_factor": 0.18215},
+      "tokenizer": {"max_length": 77},
+      "text_encoder": {},
+      "denoiser": {"timestep_dtype": "float32"},
+      "vae_decoder": {"path": "vae_decoder/model.onnx", "input": "latent_sample", "output": "sample"}
+    }"#;
+
+    fn parse(text: &str) -> Result<Manifest> {
+        Manifest::parse(text, Path::new("pkg/promptreel.json"))
+    }
+
+    #[test]
+    fn minimal_manifest_gets_defaults() {
+        let m = parse(SAMPLE).expect("valid");
+        assert_eq!(m.family, FamilyName::Unet3d);
+        assert_eq!(m.denoiser.path, "unet/model.onnx");
+        assert_eq!(m.denoiser.output, "out_sample");
+        assert_eq!(m.vae.decode_chunk_frames, 8);
+        assert!(m.cfg_batch);
+        assert_eq!(m.scheduler, "scheduler/scheduler_config.json");
+    }
+
+    #[test]
+    fn unknown_field_is_refused_by_name() {
+        let text = SAMPLE.replacen("\"format\": 1,", "\"format\": 1, \"latnet_channels\": 4,", 1);
+        let err = parse(&text).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("latnet_channels") && err.contains("pkg/promptreel.json"), "{err}");
+    }
+
+    #[test]
+    fn wrong_family_is_refused_with_the_valid_names() {
+        let text = SAMPLE.replace("\"unet3d\"", "\"wan\"");
+        let err = parse(&text).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("wan") && err.contains("unet3d, sd"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        for (from, to, needle) in [
+            ("\"format\": 1", "\"format\": 2", "format 2"),
+            ("\"spatial_compression\": 8", "\"spatial_compression\": 0", "spatial_compression"),
+            ("\"max_length\": 77", "\"max_length\": 0", "max_length"),
+            ("\"fps\": 8.0", "\"fps\": 0.0", "fps"),
+        ] {
+            let err = parse(&SAMPLE.replace(from, to)).err().map(|e| e.to_string());
+            assert!(err.as_deref().unwrap_or_default().contains(needle), "{from}: {err:?}");
+        }
+    }
+}

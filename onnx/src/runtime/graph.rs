@@ -1,0 +1,295 @@
+//! One ONNX graph loaded into an ONNX Runtime session, with the conversions our pipelines need.
+//!
+//! Pipelines speak f32 and i64; a graph may want f16 latents or i32 token ids. [`Graph::run`]
+//! converts at the boundary using the element types the graph declares, so fp16 exports work
+//! without manifest fields, and times every call for the per-graph report.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use half::f16;
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::{DynValue, Tensor, TensorElementType, ValueType};
+use parking_lot::Mutex;
+
+use super::device::{Device, Provider};
+use super::library::Runtime;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Options for building sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionOptions {
+    pub device: Device,
+    /// Intra-op threads; 0 lets ONNX Runtime choose (one per physical core).
+    pub intra_threads: usize,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self { device: Device::Auto, intra_threads: 0 }
+    }
+}
+
+/// A declared input or output of a graph.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Port {
+    pub name: String,
+    pub elem: TensorElementType,
+    /// Dimensions, -1 where dynamic.
+    pub shape: Vec<i64>,
+}
+
+/// A flat f32 tensor with its shape (row-major).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TensorF32 {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+impl TensorF32 {
+    /// A tensor, checking that the data fills the shape.
+    pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Self> {
+        let n: usize = shape.iter().product();
+        if n != data.len() {
+            return Err(Error::setting(format!(
+                "tensor of shape {shape:?} needs {n} values, got {}",
+                data.len()
+            )));
+        }
+        Ok(Self { shape, data })
+    }
+}
+
+/// Data handed to [`Graph::run`].
+pub enum Input<'a> {
+    /// Floating point data; converted to the graph's float type.
+    F32 { shape: &'a [usize], data: &'a [f32] },
+    /// Integer ids; converted to the graph's integer type.
+    I64 { shape: &'a [usize], data: &'a [i64] },
+}
+
+/// A loaded graph.
+pub struct Graph {
+    role: &'static str,
+    path: PathBuf,
+    provider: Provider,
+    inputs: Vec<Port>,
+    outputs: Vec<Port>,
+    // NOTE: `Session::run` needs `&mut`; one lock per graph serialises callers of the same
+    // graph while ONNX Runtime parallelises inside the call.
+    session: Mutex<Session>,
+}
+
+impl std::fmt::Debug for Graph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Graph")
+            .field("role", &self.role)
+            .field("path", &self.path)
+            .field("provider", &self.provider)
+            .finish()
+    }
+}
+
+fn port(name: &str, dtype: &ValueType) -> Option<Port> {
+    match dtype {
+        ValueType::Tensor { ty, shape, .. } => {
+            Some(Port { name: name.to_string(), elem: *ty, shape: shape.iter().copied().collect() })
+        }
+        _ => None,
+    }
+}
+
+impl Graph {
+    /// Loads `path` as the `role` graph ("text encoder", "denoiser", ...), trying the device's
+    /// providers in order. Loads from the file path so external-data sidecars resolve.
+    pub fn load(rt: &Runtime, role: &'static str, path: &Path, opts: SessionOptions) -> Result<Self> {
+        let mut failures = Vec::new();
+        for provider in opts.device.candidates() {
+            match Self::load_with(rt, role, path, opts, provider) {
+                Ok(g) => return Ok(g),
+                Err(e) if e.kind() == ErrorKind::Device && opts.device == Device::Auto => {
+                    failures.push(format!("{provider}: {e}"));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Device,
+            format!("no execution provider could run the {role}: {}", failures.join("; ")),
+        ))
+    }
+
+    fn load_with(
+        rt: &Runtime,
+        role: &'static str,
+        path: &Path,
+        opts: SessionOptions,
+        provider: Provider,
+    ) -> Result<Self> {
+        let dispatch = provider.dispatch()?;
+        let ort_err = |what: &str, e: ort::Error| {
+            Error::new(
+                ErrorKind::Package,
+                format!("could not {what} the {role} graph {}: {e}", path.display()),
+            )
+            .with_cause(e)
+        };
+        let mut b = Session::builder(&rt.env).map_err(|e| ort_err("prepare", e))?;
+        b = b
+            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(|e| ort_err("configure", e.into()))?
+            .with_intra_threads(opts.intra_threads)
+            .map_err(|e| ort_err("configure", e.into()))?
+            .with_inter_threads(1)
+            .map_err(|e| ort_err("configure", e.into()))?
+            .with_memory_pattern(provider.wants_memory_pattern())
+            .map_err(|e| ort_err("configure", e.into()))?;
+        if let Some(d) = dispatch {
+            b = b.with_execution_providers([d]).map_err(|e| {
+                Error::new(
+                    ErrorKind::Device,
+                    format!("{provider} is not available on this machine: {e}"),
+                )
+            })?;
+        }
+        let session = b.commit_from_file(path).map_err(|e| ort_err("load", e))?;
+        let inputs = session.inputs().iter().filter_map(|o| port(o.name(), o.dtype())).collect();
+        let outputs = session.outputs().iter().filter_map(|o| port(o.name(), o.dtype())).collect();
+        Ok(Self {
+            role,
+            path: path.to_path_buf(),
+            provider,
+            inputs,
+            outputs,
+            session: Mutex::new(session),
+        })
+    }
+
+    /// What this graph is in its package ("denoiser", ...).
+    pub fn role(&self) -> &'static str {
+        self.role
+    }
+
+    /// The graph file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The execution provider this session registered.
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    /// Declared inputs.
+    pub fn inputs(&self) -> &[Port] {
+        &self.inputs
+    }
+
+    /// Declared outputs.
+    pub fn outputs(&self) -> &[Port] {
+        &self.outputs
+    }
+
+    /// The declared input called `name`.
+    pub fn input(&self, name: &str) -> Option<&Port> {
+        self.inputs.iter().find(|p| p.name == name)
+    }
+
+    /// The declared output called `name`.
+    pub fn output(&self, name: &str) -> Option<&Port> {
+        self.outputs.iter().find(|p| p.name == name)
+    }
+
+    /// Runs the graph on named inputs and returns the named output as f32, plus the time ONNX
+    /// Runtime spent (conversion excluded).
+    pub fn run(&self, inputs: &[(&str, Input<'_>)], output: &str) -> Result<(TensorF32, Duration)> {
+        let mut values: Vec<(String, DynValue)> = Vec::with_capacity(inputs.len());
+        for (name, input) in inputs {
+            let port = self.input(name).ok_or_else(|| {
+                Error::package(format!(
+                    "the {} graph {} has no input named {name:?} (it has: {})",
+                    self.role,
+                    self.path.display(),
+                    self.inputs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+            values.push((name.to_string(), self.to_value(port, input)?));
+        }
+        let mut session = self.session.lock();
+        let started = Instant::now();
+        let outputs = session
+            .run(values)
+            .map_err(|e| Error::inference(format_args!("run the {}", self.role), e))?;
+        let elapsed = started.elapsed();
+        let value = outputs.get(output).ok_or_else(|| {
+            Error::package(format!(
+                "the {} graph {} has no output named {output:?}",
+                self.role,
+                self.path.display()
+            ))
+        })?;
+        let tensor = self.from_value(value)?;
+        Ok((tensor, elapsed))
+    }
+
+    fn to_value(&self, port: &Port, input: &Input<'_>) -> Result<DynValue> {
+        let bad = |e: ort::Error| Error::inference(format_args!("build inputs for the {}", self.role), e);
+        let mismatch = |got: &str| {
+            Error::package(format!(
+                "the {} graph {} declares input {:?} as {:?}, which cannot take {got}",
+                self.role,
+                self.path.display(),
+                port.name,
+                port.elem
+            ))
+        };
+        Ok(match (input, port.elem) {
+            (Input::F32 { shape, data }, TensorElementType::Float32) => {
+                Tensor::from_array((shape.to_vec(), data.to_vec())).map_err(bad)?.into_dyn()
+            }
+            (Input::F32 { shape, data }, TensorElementType::Float16) => {
+                let v: Vec<f16> = data.iter().map(|&x| f16::from_f32(x)).collect();
+                Tensor::from_array((shape.to_vec(), v)).map_err(bad)?.into_dyn()
+            }
+            (Input::F32 { shape, data }, TensorElementType::Int64) => {
+                // NOTE: integer timesteps (DDPM-family exports); diffusers rounds the same way.
+                let v: Vec<i64> = data.iter().map(|&x| x.round() as i64).collect();
+                Tensor::from_array((shape.to_vec(), v)).map_err(bad)?.into_dyn()
+            }
+            (Input::I64 { shape, data }, TensorElementType::Int64) => {
+                Tensor::from_array((shape.to_vec(), data.to_vec())).map_err(bad)?.into_dyn()
+            }
+            (Input::I64 { shape, data }, TensorElementType::Int32) => {
+                let v: Vec<i32> = data.iter().map(|&x| x as i32).collect();
+                Tensor::from_array((shape.to_vec(), v)).map_err(bad)?.into_dyn()
+            }
+            (Input::F32 { .. }, _) => return Err(mismatch("floating point data")),
+            (Input::I64 { .. }, _) => return Err(mismatch("integer ids")),
+        })
+    }
+
+    #[allow(clippy::wrong_self_convention)]
+    fn from_value(&self, value: &DynValue) -> Result<TensorF32> {
+        let bad = |e: ort::Error| Error::inference(format_args!("read the {} output", self.role), e);
+        let elem = value.dtype().tensor_type();
+        let (shape, data) = match elem {
+            Some(TensorElementType::Float32) => {
+                let (s, d) = value.try_extract_tensor::<f32>().map_err(bad)?;
+                (s.iter().map(|&x| x as usize).collect(), d.to_vec())
+            }
+            Some(TensorElementType::Float16) => {
+                let (s, d) = value.try_extract_tensor::<f16>().map_err(bad)?;
+                (s.iter().map(|&x| x as usize).collect(), d.iter().map(|x| x.to_f32()).collect())
+            }
+            other => {
+                return Err(Error::package(format!(
+                    "the {} graph {} produced {other:?} output; float32 or float16 expected",
+                    self.role,
+                    self.path.display()
+                )));
+            }
+        };
+        Ok(TensorF32 { shape, data })
+    }
+}

@@ -1,0 +1,173 @@
+//! Finding and loading the ONNX Runtime shared library.
+//!
+//! `ort` with `load-dynamic` panics when it has to find the library itself, so we always hand it
+//! an absolute, checked path. The search order is: an explicit path (CLI flag, plugin bundle),
+//! `PROMPTREEL_ORT_LIB`, the library next to the running binary, then the copy that
+//! `tools/fetch_onnxruntime.sh` caches in this repository's `target/onnxruntime/`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// The environment variable that points at `libonnxruntime` explicitly.
+pub const ORT_LIB_ENV: &str = "PROMPTREEL_ORT_LIB";
+
+/// The ONNX Runtime version the project pins (the wheel `tools/fetch_onnxruntime.sh` extracts).
+pub const PINNED_ORT_VERSION: &str = "1.32.0";
+
+/// The oldest ONNX Runtime minor version (1.x) the engine accepts.
+pub const MIN_ORT_MINOR: u32 = 22;
+
+/// The platform's file name of the runtime library.
+pub fn library_file_name() -> &'static str {
+    if cfg!(target_os = "windows") {
+        "onnxruntime.dll"
+    } else if cfg!(target_os = "macos") {
+        "libonnxruntime.dylib"
+    } else {
+        "libonnxruntime.so"
+    }
+}
+
+/// The cache folder the fetch script fills, inside this repository's build output.
+pub fn project_cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("onnxruntime")
+}
+
+/// Where to look, in order, and why each place is on the list.
+pub fn candidate_paths(explicit: Option<&Path>) -> Vec<(PathBuf, &'static str)> {
+    let mut out = Vec::new();
+    if let Some(p) = explicit {
+        out.push((p.to_path_buf(), "the path given explicitly"));
+        // NOTE: an explicit path is final; falling back elsewhere would hide a user's mistake.
+        return out;
+    }
+    if let Some(p) = std::env::var_os(ORT_LIB_ENV).filter(|v| !v.is_empty()) {
+        out.push((PathBuf::from(p), "PROMPTREEL_ORT_LIB"));
+        return out;
+    }
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        out.push((dir.join(library_file_name()), "next to the running program"));
+    }
+    out.push((project_cache_dir().join(library_file_name()), "the project's cached copy"));
+    out
+}
+
+/// Resolves the library path: the first existing candidate, made absolute.
+pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
+    let candidates = candidate_paths(explicit);
+    for (path, _) in &candidates {
+        if path.is_file() {
+            return std::path::absolute(path)
+                .map_err(|e| Error::io("resolve the ONNX Runtime library path", path, e));
+        }
+    }
+    let tried: Vec<String> =
+        candidates.iter().map(|(p, why)| format!("{} ({why})", p.display())).collect();
+    Err(Error::new(
+        ErrorKind::Runtime,
+        format!(
+            "ONNX Runtime library not found; looked at: {}. Run `bash tools/fetch_onnxruntime.sh` \
+             to cache onnxruntime {PINNED_ORT_VERSION}, or point {ORT_LIB_ENV} (or --ort-lib) at \
+             a {} of version 1.{MIN_ORT_MINOR} or newer",
+            tried.join(", "),
+            library_file_name()
+        ),
+    ))
+}
+
+/// The loaded runtime: the ort environment plus where it came from.
+pub struct Runtime {
+    pub(crate) env: ort::environment::Environment,
+    library: PathBuf,
+    version: String,
+}
+
+impl Runtime {
+    /// The absolute path of the loaded library.
+    pub fn library(&self) -> &Path {
+        &self.library
+    }
+
+    /// The version string the library reports, e.g. "1.32.0".
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("library", &self.library)
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+static RUNTIME: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
+
+/// Loads ONNX Runtime once per process and returns it; later calls return the same runtime.
+///
+/// The process can hold only one ONNX Runtime: once loaded, a later call naming another library
+/// gets the loaded one (its path is in [`Runtime::library`]). A failed load can be retried.
+pub fn load(explicit: Option<&Path>) -> Result<Arc<Runtime>> {
+    let mut slot = RUNTIME.lock();
+    if let Some(rt) = slot.as_ref() {
+        return Ok(rt.clone());
+    }
+    let path = locate(explicit)?;
+    let version = read_version(&path)?;
+    // NOTE: ort panics on some internal invariants while loading; keep any panic inside.
+    let built = std::panic::catch_unwind(|| -> Result<ort::environment::Environment> {
+        let builder = ort::init_from(&path).map_err(|e| {
+            Error::new(
+                ErrorKind::Runtime,
+                format!("could not load ONNX Runtime from {}: {e}", path.display()),
+            )
+        })?;
+        builder.with_name("promptreel").build().map_err(|e| {
+            Error::new(ErrorKind::Runtime, format!("could not start ONNX Runtime: {e}"))
+        })
+    })
+    .map_err(|_| {
+        Error::new(
+            ErrorKind::Runtime,
+            format!("loading ONNX Runtime from {} failed unexpectedly", path.display()),
+        )
+    })??;
+    let rt = Arc::new(Runtime { env: built, library: path, version });
+    *slot = Some(rt.clone());
+    Ok(rt)
+}
+
+/// Returns the runtime if it has been loaded, without loading it.
+pub fn loaded() -> Option<Arc<Runtime>> {
+    RUNTIME.lock().clone()
+}
+
+/// Reads the library's version through its C entry point before `ort` touches it, so an old
+/// or foreign library is a clear error rather than a panic deep in `ort`.
+fn read_version(path: &Path) -> Result<String> {
+    let lib_err = |what: String| {
+        Error::new(
+            ErrorKind::Runtime,
+            format!(
+                "{} is not a usable ONNX Runtime library: {what}. Run `bash tools/fetch_onnxruntime.sh` \
+                 or point {ORT_LIB_ENV} at onnxruntime 1.{MIN_ORT_MINOR} or newer",
+                path.display()
+            ),
+        )
+    };
+    let version = crate::runtime::ffi::library_version(path).map_err(lib_err)?;
+    let minor = version.split('.').nth(1).and_then(|m| m.parse::<u32>().ok()).unwrap_or(0);
+    if minor < MIN_ORT_MINOR {
+        return Err(lib_err(format!(
+            "its version is {version}, older than the 1.{MIN_ORT_MINOR} this build needs"
+        )));
+    }
+    Ok(version)
+}

@@ -1,0 +1,10 @@
+//! ONNX Runtime: loading the library, choosing execution providers, running graphs.
+
+pub mod device;
+mod ffi;
+pub mod graph;
+pub mod library;
+
+pub use device::{Device, Provider};
+pub use graph::{Graph, Input, Port, SessionOptions, TensorF32};
+pub use library::{Runtime, load, loaded, locate};
