@@ -1,0 +1,145 @@
+//! From parameter values to a cached clip: resolving the model, the generation key, and running
+//! the engine once per key (single-flight, memory + disk cache).
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use promptreel_engine::{self as engine, Device, ErrorKind, Observer, SessionOptions};
+
+use super::params::Values;
+use crate::cache::{CachedClip, ClipCache, ClipKey, Origin};
+use crate::ofx::{OfxError, OfxResult, Status, plugin_binary_dir};
+
+/// Bytes of clips kept in memory across all instances.
+const MEMORY_LIMIT: usize = 2 << 30;
+
+/// The process-wide clip cache shared by every instance and render thread.
+pub fn clip_cache() -> &'static ClipCache {
+    static CACHE: OnceLock<ClipCache> = OnceLock::new();
+    CACHE.get_or_init(|| ClipCache::new(MEMORY_LIMIT, ClipCache::default_disk_dir()))
+}
+
+/// Drops memory caches and model sessions (PurgeCaches, Unload). Disk caches stay.
+pub fn purge_all() {
+    clip_cache().purge_memory();
+    super::render::purge_canvases();
+    engine::registry::purge();
+}
+
+/// The model folder to use: the parameter, else `$PROMPTREEL_MODEL`, else the bundle's.
+pub fn model_dir(values: &Values) -> OfxResult<PathBuf> {
+    if !values.model_folder.is_empty() {
+        return Ok(PathBuf::from(&values.model_folder));
+    }
+    if let Some(p) = std::env::var_os("PROMPTREEL_MODEL").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let bundled = plugin_binary_dir().map(|d| d.join("../Resources/models/default"));
+    match bundled {
+        Some(d) if d.join("promptreel.json").is_file() => Ok(d),
+        _ => Err(OfxError::failed(
+            "Promptreel's bundled model is missing; reinstall the plugin or set Model folder to a \
+             model package folder",
+        )),
+    }
+}
+
+/// The ONNX Runtime library shipped next to the plugin binary, unless the environment names one.
+fn ort_library() -> Option<PathBuf> {
+    if std::env::var_os(engine::runtime::library::ORT_LIB_ENV).is_some_and(|v| !v.is_empty()) {
+        return None;
+    }
+    plugin_binary_dir().map(|d| d.join(engine::runtime::library::library_file_name())).filter(|p| p.is_file())
+}
+
+/// A generation, fully resolved: what to run and its cache key.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub values: Values,
+    pub model_dir: PathBuf,
+    pub key: ClipKey,
+    /// Frames the clip will have, and the model's frame rate.
+    pub frames: u32,
+    pub fps: f64,
+}
+
+/// Resolves the model and builds the key. Reads only the manifest: no ONNX Runtime.
+pub fn plan(values: &Values) -> OfxResult<Plan> {
+    let model_dir = model_dir(values)?;
+    let (manifest, identity) = engine::package::identity(&model_dir).map_err(engine_error)?;
+    let r = &values.request;
+    let frames = r.frames.unwrap_or(manifest.native.frames);
+    let frames = if manifest.family == engine::package::FamilyName::Sd { 1 } else { frames };
+    let width = r.width.unwrap_or(manifest.native.width);
+    let height = r.height.unwrap_or(manifest.native.height);
+    let scheduler = r.scheduler.clone().unwrap_or_else(|| "model default".into());
+    let key = ClipKey::from_parts(&[
+        ("model", identity.as_str()),
+        ("prompt", r.prompt.as_str()),
+        ("negative", r.negative_prompt.as_str()),
+        ("seed", &r.seed.to_string()),
+        ("steps", &r.steps.to_string()),
+        // Bits, not a decimal rendering: 7.5 and 7.50000001 are different clips.
+        ("guidance", &r.guidance.to_bits().to_string()),
+        ("scheduler", &scheduler),
+        ("frames", &frames.to_string()),
+        ("width", &width.to_string()),
+        ("height", &height.to_string()),
+    ]);
+    Ok(Plan { values: values.clone(), model_dir, key, frames, fps: manifest.native.fps })
+}
+
+/// The message of a cancelled generation.
+pub const CANCELLED: &str = "Generation cancelled";
+
+/// Maps an engine error to a status and a sentence for the user.
+pub fn engine_error(e: engine::Error) -> OfxError {
+    let status = Status::Failed;
+    let prefix = match e.kind() {
+        ErrorKind::Cancelled => CANCELLED,
+        ErrorKind::InvalidSetting => "Promptreel cannot use these settings",
+        ErrorKind::Package => "Promptreel cannot use this model",
+        ErrorKind::Runtime => "Promptreel cannot start ONNX Runtime",
+        ErrorKind::Device => "Promptreel cannot use this device",
+        _ => "Generation failed",
+    };
+    if e.is_cancelled() {
+        OfxError::new(status, prefix)
+    } else {
+        OfxError::new(status, format!("{prefix}: {e}"))
+    }
+}
+
+/// The cached clip for `plan`, generating it (once, whoever asks first) if needed.
+/// `observer` reports progress and answers cancel checks for this caller's generation.
+pub fn obtain(plan: &Plan, observer: &mut dyn Observer) -> OfxResult<(Arc<CachedClip>, Origin)> {
+    clip_cache().get_or_generate(&plan.key, || run(plan, observer))
+}
+
+/// Runs the engine for `plan`.
+fn run(plan: &Plan, observer: &mut dyn Observer) -> OfxResult<CachedClip> {
+    let device = Device::parse(plan.values.device).map_err(engine_error)?;
+    let options = SessionOptions { device, intra_threads: 0 };
+    let model = engine::registry::get(&plan.model_dir, options, ort_library().as_deref()).map_err(engine_error)?;
+    let video = engine::generate(&model, &plan.values.request, observer).map_err(engine_error)?;
+    let mut summary = format!(
+        "{} frames, {}x{}, {}, {:.1} s",
+        video.frame_count,
+        video.width,
+        video.height,
+        video.device_label(),
+        video.timings.total.as_secs_f64()
+    );
+    for w in &video.warnings {
+        summary.push_str("; ");
+        summary.push_str(w);
+    }
+    Ok(CachedClip {
+        frames: video.frames,
+        frame_count: video.frame_count,
+        width: video.width,
+        height: video.height,
+        fps: video.fps,
+        summary,
+    })
+}

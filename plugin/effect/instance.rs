@@ -1,0 +1,156 @@
+//! Instances: creation, destruction, and reacting to parameter changes (Generate, New seed).
+
+use std::ffi::c_void;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use promptreel_engine::{Observer, Progress as EngineProgress};
+
+use super::generate::{self, Plan};
+use super::params::{self as p, Values};
+use crate::cache::Origin;
+use crate::ofx::{EffectHandle, MessageKind, OfxResult, Progress, PropertySet, Status, sys};
+
+/// Per-instance state (the instance-data pointer holds an `Arc<Instance>`).
+#[derive(Debug, Default)]
+pub struct Instance {
+    /// Set while a Generate press is running, so a second press is ignored.
+    pub generating: AtomicBool,
+}
+
+/// CreateInstance: attach our state. Always returns OK (some hosts treat "reply default" as
+/// "not created").
+pub fn create(effect: &EffectHandle) -> OfxResult<Status> {
+    let data = Arc::into_raw(Arc::new(Instance::default())) as *mut c_void;
+    effect.set_instance_data(data)?;
+    Ok(Status::Ok)
+}
+
+/// DestroyInstance: release our state.
+pub fn destroy(effect: &EffectHandle) -> OfxResult<Status> {
+    let ptr = effect.instance_data()?;
+    if !ptr.is_null() {
+        // NOTE: the pointer came from Arc::into_raw in `create`; we clear it first so a
+        // confused host cannot make us free it twice.
+        effect.set_instance_data(std::ptr::null_mut())?;
+        crate::instance_data::release(ptr);
+    }
+    Ok(Status::Ok)
+}
+
+/// The instance's state, if the host kept our pointer.
+pub fn state(effect: &EffectHandle) -> Option<Arc<Instance>> {
+    let ptr = effect.instance_data().ok()?;
+    crate::instance_data::borrow(ptr)
+}
+
+/// InstanceChanged: the two buttons.
+pub fn changed(effect: &EffectHandle, in_args: Option<&PropertySet>) -> OfxResult<Status> {
+    let Some(args) = in_args else { return Ok(Status::ReplyDefault) };
+    if args.get_string(sys::kOfxPropType, 0)? != sys::kOfxTypeParameter.to_string_lossy() {
+        return Ok(Status::ReplyDefault);
+    }
+    let name = args.get_string(sys::kOfxPropName, 0)?;
+    let time = args.get_double(sys::kOfxPropTime, 0).unwrap_or(0.0);
+    if name == p::NEW_SEED.name {
+        let params = effect.params()?;
+        params.get(p::SEED.name)?.set_int(fresh_seed())?;
+        return Ok(Status::Ok);
+    }
+    if name == p::GENERATE.name {
+        return press_generate(effect, time);
+    }
+    Ok(Status::ReplyDefault)
+}
+
+/// A seed from the clock, in the Seed parameter's range.
+fn fresh_seed() -> i32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    // SplitMix64 finaliser spreads consecutive clock values over the whole range.
+    let mut z = nanos.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    ((z ^ (z >> 31)) & 0x7fff_ffff) as i32 % p::SEED_RANGE.3.max(1)
+}
+
+/// Reports engine progress to the host's progress bar and turns its cancel button into ours.
+pub struct HostProgress {
+    bar: Option<Progress>,
+    cancelled: bool,
+    effect: Option<EffectHandle>,
+}
+
+impl HostProgress {
+    /// A bar (when the host has a progress suite) and, for renders, the host's abort flag.
+    pub fn new(effect: &EffectHandle, label: &str, watch_abort: bool) -> Self {
+        let bar = effect.host().start_progress(effect, label, "promptreel.generate");
+        Self { bar, cancelled: false, effect: watch_abort.then(|| effect.clone()) }
+    }
+}
+
+impl Observer for HostProgress {
+    fn progress(&mut self, progress: &EngineProgress) {
+        if let Some(bar) = self.bar.as_mut()
+            && !bar.update(f64::from(progress.fraction))
+        {
+            self.cancelled = true;
+        }
+    }
+
+    fn should_cancel(&mut self) -> bool {
+        if let Some(e) = &self.effect
+            && e.abort_requested()
+        {
+            self.cancelled = true;
+        }
+        self.cancelled
+    }
+}
+
+fn set_status(effect: &EffectHandle, text: &str) {
+    if let Ok(params) = effect.params()
+        && let Ok(status) = params.get(p::STATUS.name)
+    {
+        let _ = status.set_string(text);
+    }
+}
+
+/// The Generate button: generate now with a progress bar; report in the Status line.
+fn press_generate(effect: &EffectHandle, time: f64) -> OfxResult<Status> {
+    let instance = state(effect);
+    if let Some(i) = &instance
+        && i.generating.swap(true, Ordering::SeqCst)
+    {
+        return Ok(Status::Ok);
+    }
+    let result = (|| -> OfxResult<(Plan, Origin, String)> {
+        let values = Values::read(&effect.params()?, time)?;
+        let plan = generate::plan(&values)?;
+        let mut observer = HostProgress::new(effect, "Promptreel: generating", false);
+        let (clip, origin) = generate::obtain(&plan, &mut observer)?;
+        Ok((plan, origin, clip.summary.clone()))
+    })();
+    if let Some(i) = &instance {
+        i.generating.store(false, Ordering::SeqCst);
+    }
+    match result {
+        Ok((_, origin, summary)) => {
+            let note = match origin {
+                Origin::Generated | Origin::Waited => "",
+                Origin::Memory | Origin::Disk => " (from cache)",
+            };
+            set_status(effect, &format!("{summary}{note}"));
+            effect.host().clear_persistent_message(effect);
+            Ok(Status::Ok)
+        }
+        Err(e) => {
+            set_status(effect, &e.message);
+            effect.host().set_persistent_message(effect, MessageKind::Error, &e.message);
+            // A cancelled generation is the user's choice, not a failure of the action.
+            if e.message == generate::CANCELLED { Ok(Status::Ok) } else { Err(e) }
+        }
+    }
+}

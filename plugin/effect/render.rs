@@ -1,0 +1,268 @@
+//! Render-side actions: clip preferences, time domain, region of definition, and Render.
+//!
+//! Render maps host time onto a model frame, gets the clip (generating it once if needed, with
+//! the host's abort honoured between denoising steps), fits the frame onto a canvas of the
+//! output's full size (cached, so scrubbing a cached clip is a copy), and writes the render
+//! window in the host's pixel depth.
+
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+
+use super::generate::{self, Plan};
+use super::instance::HostProgress;
+use super::params::Values;
+use crate::cache::ClipKey;
+use crate::ofx::{EffectHandle, Image, OfxError, OfxResult, PixelDepth, PropertySet, Status, sys};
+use crate::resample::{Canvas, Colour, Fit, render_canvas};
+
+/// Canvases kept for scrubbing: the most recent ones, up to this many bytes.
+const CANVAS_BYTES: usize = 1 << 30;
+
+#[derive(Debug, Clone, PartialEq)]
+struct CanvasKey {
+    clip: ClipKey,
+    frame: usize,
+    width: usize,
+    height: usize,
+    par_bits: u64,
+    fit: Fit,
+    colour: Colour,
+}
+
+fn canvases() -> &'static Mutex<Vec<(CanvasKey, Arc<Canvas>)>> {
+    static C: OnceLock<Mutex<Vec<(CanvasKey, Arc<Canvas>)>>> = OnceLock::new();
+    C.get_or_init(Default::default)
+}
+
+/// Forgets cached canvases (PurgeCaches).
+pub fn purge_canvases() {
+    canvases().lock().clear();
+}
+
+fn canvas_for(key: CanvasKey, make: impl FnOnce() -> Result<Canvas, String>) -> OfxResult<Arc<Canvas>> {
+    {
+        let mut list = canvases().lock();
+        if let Some(i) = list.iter().position(|(k, _)| *k == key) {
+            let entry = list.remove(i);
+            let canvas = entry.1.clone();
+            list.push(entry);
+            return Ok(canvas);
+        }
+    }
+    let canvas = Arc::new(make().map_err(|e| OfxError::failed(format!("Promptreel could not fit the frame: {e}")))?);
+    let mut list = canvases().lock();
+    list.push((key, canvas.clone()));
+    let mut total: usize = list.iter().map(|(_, c)| c.rgba.len() * 4).sum();
+    while total > CANVAS_BYTES && list.len() > 1 {
+        total -= list[0].1.rgba.len() * 4;
+        list.remove(0);
+    }
+    Ok(canvas)
+}
+
+/// The frame rate the host runs the output at (falls back to the model's).
+fn host_fps(effect: &EffectHandle, model_fps: f64) -> f64 {
+    let from = |p: OfxResult<PropertySet>| p.and_then(|p| p.get_double(sys::kOfxImageEffectPropFrameRate, 0));
+    let out = effect.clip(sys::kOfxImageEffectOutputClipName).map(|c| *c.properties());
+    from(out).or_else(|_| from(effect.properties())).ok().filter(|f| f.is_finite() && *f > 0.0).unwrap_or(model_fps)
+}
+
+/// Host frames the clip spans: model frames scaled by the frame-rate ratio.
+pub fn host_length(model_frames: u32, model_fps: f64, host_fps: f64) -> u32 {
+    ((f64::from(model_frames) * host_fps / model_fps).round() as u32).max(1)
+}
+
+/// The model frame shown at host `time`; past the end the last frame holds.
+pub fn model_frame(time: f64, model_frames: usize, model_fps: f64, host_fps: f64) -> usize {
+    if model_frames == 0 || !time.is_finite() || time <= 0.0 {
+        return 0;
+    }
+    let f = (time * model_fps / host_fps + 1e-6).floor();
+    (f as usize).min(model_frames - 1)
+}
+
+/// GetClipPreferences: the output changes every frame.
+pub fn clip_preferences(_effect: &EffectHandle, out_args: Option<&PropertySet>) -> OfxResult<Status> {
+    let out = out_args.ok_or_else(|| OfxError::failed("GetClipPreferences without outArgs"))?;
+    out.set_int(sys::kOfxImageEffectFrameVarying, 0, 1)?;
+    let _ = out.set_string(sys::kOfxImageEffectPropPreMultiplication, 0, &sys::kOfxImageOpaque.to_string_lossy());
+    Ok(Status::Ok)
+}
+
+/// GetTimeDomain (General context): the clip's length in host frames.
+pub fn time_domain(effect: &EffectHandle, out_args: Option<&PropertySet>) -> OfxResult<Status> {
+    let out = out_args.ok_or_else(|| OfxError::failed("GetTimeDomain without outArgs"))?;
+    let plan = generate::plan(&Values::read(&effect.params()?, 0.0)?)?;
+    let n = host_length(plan.frames, plan.fps, host_fps(effect, plan.fps));
+    out.set_doubles(sys::kOfxImageEffectPropFrameRange, &[0.0, f64::from(n - 1)])?;
+    Ok(Status::Ok)
+}
+
+/// The project rectangle in canonical coordinates: x1, y1, x2, y2.
+fn project_rect(effect: &EffectHandle) -> Option<[f64; 4]> {
+    let props = effect.properties().ok()?;
+    let size = props.get_doubles::<2>(sys::kOfxImageEffectPropProjectSize).ok()?;
+    let offset = props.get_doubles::<2>(sys::kOfxImageEffectPropProjectOffset).unwrap_or([0.0, 0.0]);
+    (size[0] > 0.0 && size[1] > 0.0).then_some([offset[0], offset[1], offset[0] + size[0], offset[1] + size[1]])
+}
+
+/// GetRegionOfDefinition: the project frame.
+pub fn region_of_definition(effect: &EffectHandle, out_args: Option<&PropertySet>) -> OfxResult<Status> {
+    let out = out_args.ok_or_else(|| OfxError::failed("GetRegionOfDefinition without outArgs"))?;
+    match project_rect(effect) {
+        Some(r) => {
+            out.set_doubles(sys::kOfxImageEffectPropRegionOfDefinition, &r)?;
+            Ok(Status::Ok)
+        }
+        None => Ok(Status::ReplyDefault),
+    }
+}
+
+/// Render: write one frame's render window.
+pub fn render(effect: &EffectHandle, in_args: Option<&PropertySet>) -> OfxResult<Status> {
+    let args = in_args.ok_or_else(|| OfxError::failed("Render without inArgs"))?;
+    let time = args.get_double(sys::kOfxPropTime, 0)?;
+    let window = args.get_ints::<4>(sys::kOfxImageEffectPropRenderWindow)?;
+    let scale = args.get_doubles::<2>(sys::kOfxImageEffectPropRenderScale).unwrap_or([1.0, 1.0]);
+
+    let values = Values::read(&effect.params()?, time)?;
+    let plan: Plan = generate::plan(&values)?;
+    let mut observer = HostProgress::new(effect, "Promptreel: generating", true);
+    let (clip, _) = generate::obtain(&plan, &mut observer)?;
+    drop(observer);
+
+    let mut image = effect.clip(sys::kOfxImageEffectOutputClipName)?.image(time)?;
+    let par = image.pixel_aspect;
+    // The canvas is the project frame at this render scale, in pixels (x divided by the PAR).
+    let [cx1, cy1, cx2, cy2] = project_rect(effect).unwrap_or([
+        f64::from(image.bounds[0]) * par / scale[0],
+        f64::from(image.bounds[1]) / scale[1],
+        f64::from(image.bounds[2]) * par / scale[0],
+        f64::from(image.bounds[3]) / scale[1],
+    ]);
+    let x0 = (cx1 * scale[0] / par).round() as i32;
+    let y0 = (cy1 * scale[1]).round() as i32;
+    let width = ((cx2 - cx1) * scale[0] / par).round().max(1.0) as usize;
+    let height = ((cy2 - cy1) * scale[1]).round().max(1.0) as usize;
+
+    let fps = host_fps(effect, clip.fps);
+    let frame = model_frame(time, clip.frame_count, clip.fps, fps);
+    let key = CanvasKey {
+        clip: plan.key,
+        frame,
+        width,
+        height,
+        par_bits: par.to_bits(),
+        fit: values.fit,
+        colour: values.colour,
+    };
+    let canvas = canvas_for(key, || {
+        let pixels = clip.frame(frame).ok_or_else(|| format!("frame {frame} is missing"))?;
+        render_canvas(pixels, clip.width, clip.height, width, height, par, values.fit, values.colour)
+    })?;
+    write_window(&mut image, &canvas, (x0, y0), window);
+    effect.host().clear_persistent_message(effect);
+    Ok(Status::Ok)
+}
+
+/// Writes `canvas` (placed with its bottom-left pixel at `origin`) into the image's part of the
+/// render window, converting to the image's depth and components; outside the canvas is black.
+pub fn write_window(image: &mut Image, canvas: &Canvas, origin: (i32, i32), window: [i32; 4]) {
+    let x1 = window[0].max(image.bounds[0]);
+    let x2 = window[2].min(image.bounds[2]);
+    if x2 <= x1 {
+        return;
+    }
+    let (depth, comps, bx) = (image.depth, image.components, image.bounds[0]);
+    let px = image.pixel_bytes();
+    let rows = image.rows_mut(window[1], window[3]);
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+    let per = rows.len().div_ceil(threads).max(1);
+    let mut rows = rows;
+    std::thread::scope(|s| {
+        while !rows.is_empty() {
+            let rest = rows.split_off(per.min(rows.len()));
+            let chunk = std::mem::replace(&mut rows, rest);
+            s.spawn(move || {
+                for (y, row) in chunk {
+                    let top_down = i64::from(canvas.height as i32 - 1) - i64::from(y - origin.1);
+                    let src = usize::try_from(top_down).ok().filter(|&r| r < canvas.height).map(|r| canvas.row(r));
+                    let bytes = &mut row[(x1 - bx) as usize * px..(x2 - bx) as usize * px];
+                    write_row(bytes, src, x1 - origin.0, canvas.width, depth, comps);
+                }
+            });
+        }
+    });
+}
+
+/// Converts one row. `cx` is the canvas column of the first pixel.
+fn write_row(out: &mut [u8], src: Option<&[f32]>, cx: i32, canvas_w: usize, depth: PixelDepth, comps: usize) {
+    let px_bytes = comps * depth.bytes();
+    // Fast path: a fully covered RGBA float row is a straight copy.
+    if let (Some(src), PixelDepth::Float, 4, Ok(start)) = (src, depth, comps, usize::try_from(cx)) {
+        let n = out.len() / px_bytes;
+        if start + n <= canvas_w {
+            out.copy_from_slice(bytemuck::cast_slice(&src[start * 4..(start + n) * 4]));
+            return;
+        }
+    }
+    for (i, px) in out.chunks_exact_mut(px_bytes).enumerate() {
+        let col = i64::from(cx) + i as i64;
+        let rgba: [f32; 4] = match (src, usize::try_from(col)) {
+            (Some(s), Ok(c)) if c < canvas_w => [s[c * 4], s[c * 4 + 1], s[c * 4 + 2], s[c * 4 + 3]],
+            _ => [0.0, 0.0, 0.0, 1.0],
+        };
+        let values: &[f32] = match comps {
+            4 => &rgba,
+            3 => &rgba[..3],
+            _ => &rgba[3..],
+        };
+        for (c, v) in values.iter().enumerate() {
+            match depth {
+                PixelDepth::Float => px[c * 4..c * 4 + 4].copy_from_slice(&v.to_ne_bytes()),
+                PixelDepth::Short => {
+                    let q = (v.clamp(0.0, 1.0) * 65535.0).round() as u16;
+                    px[c * 2..c * 2 + 2].copy_from_slice(&q.to_ne_bytes());
+                }
+                PixelDepth::Byte => px[c] = (v.clamp(0.0, 1.0) * 255.0).round() as u8,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_time_maps_by_frame_rate_and_holds_the_last_frame() {
+        // 8 model frames at 8 fps on a 24 fps timeline: 3 host frames per model frame.
+        assert_eq!(model_frame(0.0, 8, 8.0, 24.0), 0);
+        assert_eq!(model_frame(2.0, 8, 8.0, 24.0), 0);
+        assert_eq!(model_frame(3.0, 8, 8.0, 24.0), 1);
+        assert_eq!(model_frame(23.0, 8, 8.0, 24.0), 7);
+        assert_eq!(model_frame(500.0, 8, 8.0, 24.0), 7);
+        assert_eq!(model_frame(-4.0, 8, 8.0, 24.0), 0);
+        assert_eq!(host_length(8, 8.0, 24.0), 24);
+        assert_eq!(host_length(16, 8.0, 25.0), 50);
+    }
+
+    #[test]
+    fn rows_convert_to_each_depth() {
+        let canvas_row = [0.5f32, 0.25, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+        let mut f = vec![0u8; 2 * 16];
+        write_row(&mut f, Some(&canvas_row), 0, 2, PixelDepth::Float, 4);
+        assert_eq!(f32::from_ne_bytes([f[0], f[1], f[2], f[3]]), 0.5);
+        let mut s = vec![0u8; 2 * 8];
+        write_row(&mut s, Some(&canvas_row), 0, 2, PixelDepth::Short, 4);
+        assert_eq!(u16::from_ne_bytes([s[2], s[3]]), 16384);
+        let mut b = vec![0u8; 2 * 4];
+        write_row(&mut b, Some(&canvas_row), 0, 2, PixelDepth::Byte, 4);
+        assert_eq!(&b[..4], &[128, 64, 255, 255]);
+        // Off-canvas pixels are opaque black.
+        let mut off = vec![7u8; 4];
+        write_row(&mut off, Some(&canvas_row), 5, 2, PixelDepth::Byte, 4);
+        assert_eq!(off, vec![0, 0, 0, 255]);
+    }
+}
