@@ -17,6 +17,8 @@ pub struct Timings {
     pub steps: Vec<Duration>,
     /// Wall time of the whole generation.
     pub total: Duration,
+    /// Time spent creating ONNX Runtime sessions (first use of a model only).
+    pub session_load: Duration,
 }
 
 impl Timings {
@@ -25,9 +27,11 @@ impl Timings {
         self.text_encoder + self.denoiser + self.vae_decoder
     }
 
-    /// Share of the wall time spent outside ONNX Runtime (our overhead), 0..=1.
+    /// Share of the wall time spent outside ONNX Runtime (our overhead), 0..=1. Session
+    /// creation is ONNX Runtime's work too and happens once per model, so it is left out of
+    /// both sides.
     pub fn overhead_ratio(&self) -> f64 {
-        let total = self.total.as_secs_f64();
+        let total = self.total.saturating_sub(self.session_load).as_secs_f64();
         if total <= 0.0 {
             return 0.0;
         }

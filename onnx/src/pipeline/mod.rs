@@ -39,7 +39,7 @@ pub fn generate(model: &Model, req: &GenerateRequest, observer: &mut dyn Observe
 
     // 2. Encode the prompts (negative first, as diffusers orders the CFG batch).
     let guided = settings.uses_guidance();
-    let text_encoder = model.graph(GraphRole::TextEncoder)?;
+    let text_encoder = run.session(model, GraphRole::TextEncoder)?;
     let cond = run.encode(model, &text_encoder, &req.prompt, "prompt")?;
     let uncond = if guided {
         Some(run.encode(model, &text_encoder, &req.negative_prompt, "negative prompt")?)
@@ -66,7 +66,7 @@ pub fn generate(model: &Model, req: &GenerateRequest, observer: &mut dyn Observe
     }
 
     // 5. Denoising loop.
-    let denoiser = model.graph(GraphRole::Denoiser)?;
+    let denoiser = run.session(model, GraphRole::Denoiser)?;
     let batch_cfg = m.cfg_batch;
     let mut step_noise = SeededNoise::for_steps(req.seed);
     let per_sample: usize = shape.iter().product();
@@ -107,7 +107,7 @@ pub fn generate(model: &Model, req: &GenerateRequest, observer: &mut dyn Observe
     }
 
     // 6. Decode, a bounded number of frames at a time.
-    let vae = model.graph(GraphRole::VaeDecoder)?;
+    let vae = run.session(model, GraphRole::VaeDecoder)?;
     let scale = 1.0 / m.vae.scaling_factor;
     let shift = m.vae.shift_factor;
     latents.iter_mut().for_each(|x| *x = *x * scale + shift);
@@ -209,6 +209,14 @@ struct Run<'o> {
 impl Run<'_> {
     fn check_cancel(&mut self) -> Result<()> {
         if self.observer.should_cancel() { Err(Error::cancelled()) } else { Ok(()) }
+    }
+
+    /// The session for `role`; the first use creates it, which is timed apart from running.
+    fn session(&mut self, model: &Model, role: GraphRole) -> Result<std::sync::Arc<Graph>> {
+        let started = Instant::now();
+        let g = model.graph(role)?;
+        self.timings.session_load += started.elapsed();
+        Ok(g)
     }
 
     fn report(&mut self, phase: Phase, done: usize, total: usize, fraction: f32) {

@@ -4,7 +4,7 @@
 use super::betas::{alphas_cumprod, train_timesteps};
 use super::config::{PredictionType, SchedulerConfig, TimestepSpacing};
 use super::sigmas::{np_round, spaced_timesteps};
-use super::{NoiseSource, Scheduler, check_step_call, check_step_count, refuse_unsupported_common};
+use super::{NoiseSource, Scheduler, check_step_call, check_step_count, refuse_thresholding};
 use crate::error::{Error, Result};
 
 const CLASS: &str = "DDIMScheduler";
@@ -37,7 +37,7 @@ pub struct DdimScheduler {
 impl DdimScheduler {
     /// Builds the scheduler from a config, with `DDIMScheduler`'s defaults for missing fields.
     pub fn new(config: &SchedulerConfig) -> Result<Self> {
-        refuse_unsupported_common(config, CLASS)?;
+        refuse_thresholding(config, CLASS)?;
         let prediction = config.prediction_type.unwrap_or(PredictionType::Epsilon);
         if prediction == PredictionType::FlowPrediction {
             return Err(Error::package(format!(

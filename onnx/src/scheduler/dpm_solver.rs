@@ -14,8 +14,8 @@ use super::config::{
 };
 use super::sigmas::{exponential_sigmas, karras_sigmas, np_round, sigma_to_t, spaced_timesteps};
 use super::{
-    NoiseSource, Scheduler, check_one_sigma_kind, check_step_call, check_step_count,
-    refuse_unsupported_common,
+    NoiseSource, Scheduler, check_sigma_options, check_step_call, check_step_count,
+    refuse_thresholding,
 };
 use crate::error::{Error, Result};
 
@@ -97,8 +97,8 @@ pub struct DpmSolverScheduler {
 impl DpmSolverScheduler {
     /// Builds the scheduler from a config, with `DPMSolverMultistepScheduler`'s defaults.
     pub fn new(config: &SchedulerConfig) -> Result<Self> {
-        refuse_unsupported_common(config, CLASS)?;
-        check_one_sigma_kind(config, CLASS)?;
+        refuse_thresholding(config, CLASS)?;
+        check_sigma_options(config, CLASS)?;
         match config
             .algorithm_type
             .unwrap_or(AlgorithmType::DpmSolverPlusPlus)

@@ -10,10 +10,7 @@ use super::config::{
     TimestepType,
 };
 use super::sigmas::{exponential_sigmas, karras_sigmas, sigma_to_t, spaced_timesteps};
-use super::{
-    NoiseSource, Scheduler, check_one_sigma_kind, check_step_call, check_step_count,
-    refuse_unsupported_common,
-};
+use super::{NoiseSource, Scheduler, check_sigma_options, check_step_call, check_step_count};
 use crate::error::{Error, Result};
 
 const CLASS: &str = "EulerDiscreteScheduler";
@@ -67,8 +64,7 @@ pub struct EulerScheduler {
 impl EulerScheduler {
     /// Builds the scheduler from a config, with `EulerDiscreteScheduler`'s defaults.
     pub fn new(config: &SchedulerConfig) -> Result<Self> {
-        refuse_unsupported_common(config, CLASS)?;
-        check_one_sigma_kind(config, CLASS)?;
+        check_sigma_options(config, CLASS)?;
         let prediction = config.prediction_type.unwrap_or(PredictionType::Epsilon);
         if prediction == PredictionType::FlowPrediction {
             return Err(Error::package(format!(

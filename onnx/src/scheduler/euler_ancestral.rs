@@ -7,7 +7,7 @@ use super::betas::{alphas_cumprod, np_interp, train_timesteps};
 use super::config::{PredictionType, SchedulerConfig, TimestepSpacing};
 use super::euler::{euler_init_noise_sigma, euler_scale};
 use super::sigmas::spaced_timesteps;
-use super::{NoiseSource, Scheduler, check_step_call, check_step_count, refuse_unsupported_common};
+use super::{NoiseSource, Scheduler, check_step_call, check_step_count};
 use crate::error::{Error, Result};
 
 const CLASS: &str = "EulerAncestralDiscreteScheduler";
@@ -36,7 +36,6 @@ pub struct EulerAncestralScheduler {
 impl EulerAncestralScheduler {
     /// Builds the scheduler from a config, with `EulerAncestralDiscreteScheduler`'s defaults.
     pub fn new(config: &SchedulerConfig) -> Result<Self> {
-        refuse_unsupported_common(config, CLASS)?;
         let prediction = config.prediction_type.unwrap_or(PredictionType::Epsilon);
         if !matches!(
             prediction,

@@ -10,7 +10,7 @@
 use super::betas::{np_linspace, train_timesteps};
 use super::config::{SchedulerConfig, TimeShiftType};
 use super::sigmas::{exponential_sigmas, karras_sigmas};
-use super::{NoiseSource, Scheduler, check_one_sigma_kind, check_step_call, check_step_count};
+use super::{NoiseSource, Scheduler, check_sigma_options, check_step_call, check_step_count};
 use crate::error::{Error, Result};
 
 const CLASS: &str = "FlowMatchEulerDiscreteScheduler";
@@ -58,12 +58,7 @@ pub struct FlowMatchEulerScheduler {
 impl FlowMatchEulerScheduler {
     /// Builds the scheduler from a config, with `FlowMatchEulerDiscreteScheduler`'s defaults.
     pub fn new(config: &SchedulerConfig) -> Result<Self> {
-        check_one_sigma_kind(config, CLASS)?;
-        if config.use_beta_sigmas.unwrap_or(false) {
-            return Err(Error::package(format!(
-                "{CLASS}: use_beta_sigmas is not supported; use Karras or exponential sigmas"
-            )));
-        }
+        check_sigma_options(config, CLASS)?;
         let num_train = train_timesteps(config)?;
         let shift = config.shift.unwrap_or(1.0);
         if !(shift.is_finite() && shift > 0.0) {

@@ -291,24 +291,21 @@ fn check_step_call(
     Ok(())
 }
 
-/// Refuses the config options no scheduler here implements.
-fn refuse_unsupported_common(config: &SchedulerConfig, class: &str) -> Result<()> {
+/// Refuses dynamic thresholding (Saharia et al. 2022, section 2.3), which only DDIM and
+/// DPM-Solver offer in diffusers; the other classes ignore the field, as diffusers does.
+fn refuse_thresholding(config: &SchedulerConfig, class: &str) -> Result<()> {
     if config.thresholding.unwrap_or(false) {
         return Err(Error::package(format!(
             "{class}: dynamic thresholding (thresholding: true) is not supported; it is meant for \
              pixel-space models, set it to false"
         )));
     }
-    if config.use_beta_sigmas.unwrap_or(false) {
-        return Err(Error::package(format!(
-            "{class}: use_beta_sigmas is not supported; use Karras or exponential sigmas"
-        )));
-    }
     Ok(())
 }
 
-/// Refuses more than one of Karras / exponential / beta sigmas, like diffusers.
-fn check_one_sigma_kind(config: &SchedulerConfig, class: &str) -> Result<()> {
+/// Refuses more than one of Karras / exponential / beta sigmas, like diffusers, and beta sigmas
+/// (they need the beta distribution's quantile function). Only for the classes that have them.
+fn check_sigma_options(config: &SchedulerConfig, class: &str) -> Result<()> {
     let set = [
         config.use_karras_sigmas,
         config.use_exponential_sigmas,
@@ -321,6 +318,11 @@ fn check_one_sigma_kind(config: &SchedulerConfig, class: &str) -> Result<()> {
         return Err(Error::package(format!(
             "{class}: only one of use_karras_sigmas, use_exponential_sigmas and use_beta_sigmas \
              may be true"
+        )));
+    }
+    if config.use_beta_sigmas.unwrap_or(false) {
+        return Err(Error::package(format!(
+            "{class}: use_beta_sigmas is not supported; use Karras or exponential sigmas"
         )));
     }
     Ok(())
@@ -432,13 +434,12 @@ mod tests {
             thresholding: Some(true),
             ..Default::default()
         };
-        for (_, kind) in CLASS_NAMES
-            .iter()
-            .filter(|(_, k)| *k != SchedulerKind::FlowMatchEuler)
-        {
-            let e = build(&config, Some(*kind), None).err().unwrap();
+        for kind in [SchedulerKind::Ddim, SchedulerKind::DpmSolverMultistep] {
+            let e = build(&config, Some(kind), None).err().unwrap();
             assert!(e.message().contains("thresholding"), "{e}");
         }
+        // Classes without the option ignore it, as diffusers' from_config does.
+        build(&config, Some(SchedulerKind::Euler), None).unwrap();
     }
 
     #[test]

@@ -114,6 +114,7 @@ pub fn write_report(v: &Video, req: &GenerateRequest, model: &Model, path: &Path
             "text_encoder": t.text_encoder.as_secs_f64(),
             "denoiser": t.denoiser.as_secs_f64(),
             "vae_decoder": t.vae_decoder.as_secs_f64(),
+            "session_load": t.session_load.as_secs_f64(),
             "onnx_runtime_total": t.runtime_total().as_secs_f64(),
             "total": t.total.as_secs_f64(),
             "per_step": t.steps.iter().map(|d| d.as_secs_f64()).collect::<Vec<_>>(),

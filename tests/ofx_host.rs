@@ -1,0 +1,611 @@
+//! End to end: the built Promptreel plug-in, loaded with `dlopen` by the headless test host in
+//! `tests/host/` and driven as DaVinci Resolve and Natron drive it: scanned twice (load,
+//! describe, unload, `dlclose`), loaded, described in both contexts, instantiated, edited,
+//! asked for clip preferences, regions and time domains, rendered from several threads in
+//! random order, at half scale and at three depths, cancelled through the progress suite,
+//! broken with a missing model folder and recovered, purged, destroyed and unloaded.
+//!
+//! Needs: the plug-in cdylib (built with this test, or `$PROMPTREEL_OFX_BINARY`, or the
+//! bundle), ONNX Runtime at `target/onnxruntime/libonnxruntime.so` (or
+//! `$PROMPTREEL_ORT_LIB`; `tools/fetch_onnxruntime.sh` puts it there) and the tiny model
+//! package in `onnx/tests/data/tiny-unet3d/`.
+
+#![cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+
+#[path = "ofx_host/expected.rs"]
+mod expected;
+mod host;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use expected::{Generation, compare_with_engine, max_difference};
+use host::{
+    BitDepth, Context, Host, HostConfig, ImageBuffer, Instance, ProgressEvent, RenderRequest,
+    Rendered, Value,
+};
+use ofx_sys::*;
+use rand::seq::SliceRandom;
+
+const PLUGIN_ID: &str = "org.promptreel.TextToVideo";
+const OK: OfxStatus = kOfxStatOK;
+
+/// The plug-in keeps its host in process-wide state, as every OpenFX plug-in does: one
+/// scenario at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `$PROMPTREEL_OFX_BINARY`, else the cdylib cargo built together with this test, else the
+/// bundled binary.
+fn plugin_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("PROMPTREEL_OFX_BINARY") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let deps = exe.parent().expect("deps folder");
+    let name = "libpromptreel_ofx.so";
+    let bundle = workspace()
+        .join("target/bundle/Promptreel.ofx.bundle/Contents/Linux-x86-64/Promptreel.ofx");
+    [deps.join(name), deps.join("..").join(name), bundle]
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("no plug-in binary: build the crate (cargo build) or set PROMPTREEL_OFX_BINARY")
+        })
+}
+
+/// The tiny test model package.
+fn tiny_model() -> PathBuf {
+    let dir = workspace().join("onnx/tests/data/tiny-unet3d");
+    assert!(
+        dir.join("promptreel.json").is_file(),
+        "missing test model {}",
+        dir.display()
+    );
+    dir
+}
+
+/// The model's native frame rate, from its manifest.
+fn model_fps(model_dir: &Path) -> f64 {
+    let text = std::fs::read_to_string(model_dir.join("promptreel.json")).expect("manifest");
+    let manifest: serde_json::Value = serde_json::from_str(&text).expect("manifest JSON");
+    manifest["native"]["fps"].as_f64().expect("native.fps")
+}
+
+/// How many host frames a clip of `frames` model frames spans: the plug-in retimes by the
+/// ratio of the host's frame rate to the model's.
+fn clip_length(frames: i32, model_fps: f64, host_fps: f64) -> i32 {
+    ((f64::from(frames) * host_fps / model_fps).round() as i32).max(1)
+}
+
+/// Sets the plug-in's environment once per process, before any plug-in is loaded.
+fn prepare_environment() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let ort = std::env::var_os("PROMPTREEL_ORT_LIB")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join("target/onnxruntime/libonnxruntime.so"));
+        assert!(
+            ort.is_file(),
+            "missing ONNX Runtime {} (run tools/fetch_onnxruntime.sh)",
+            ort.display()
+        );
+        let cache =
+            std::env::temp_dir().join(format!("promptreel-ofx-host-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&cache);
+        std::fs::create_dir_all(&cache).expect("cache folder");
+        // SAFETY: runs once, before this process loads the plug-in or ONNX Runtime (the only
+        // code here that reads these variables through libc); the host's unit tests running
+        // beside it do not read the environment.
+        unsafe {
+            std::env::set_var("PROMPTREEL_ORT_LIB", &ort);
+            std::env::set_var("PROMPTREEL_CACHE_DIR", &cache);
+            std::env::remove_var("PROMPTREEL_MODEL");
+        }
+    });
+}
+
+fn succeeded(status: OfxStatus) -> bool {
+    status == kOfxStatOK || status == kOfxStatReplyDefault
+}
+
+fn contains_ci(haystack: &str, needle: &str) -> bool {
+    haystack.to_lowercase().contains(&needle.to_lowercase())
+}
+
+/// Load, describe, unload and `dlclose`, as a host's plug-in scan does.
+fn scan(host: &Host, path: &Path) {
+    let binary = host.open(path).expect("the plug-in binary loads");
+    assert!(
+        binary.identifiers().contains(&PLUGIN_ID.to_owned()),
+        "{:?}",
+        binary.identifiers()
+    );
+    let plugin = binary.find(PLUGIN_ID).expect("the plug-in");
+    assert_eq!(plugin.load(), OK);
+    assert_eq!(plugin.describe(), OK);
+    assert_eq!(plugin.unload(), OK);
+    drop(plugin);
+    binary.close().expect("dlclose");
+}
+
+/// The index of the first option of a choice parameter whose label contains `word`.
+fn option_index(plugin: &host::Plugin, param: &str, word: &str) -> Option<i32> {
+    let props = plugin.param_props(Context::Generator, param)?;
+    let options = props.strs(kOfxParamPropChoiceOption)?;
+    options
+        .iter()
+        .position(|o| contains_ci(o, word))
+        .map(|i| i as i32)
+}
+
+fn check_description(plugin: &host::Plugin) {
+    assert_eq!(plugin.version(), (1, 0));
+    let d = plugin.descriptor_props().expect("described");
+    assert_eq!(d.str(kOfxPropLabel).as_deref(), Some("Text to Video"));
+    assert_eq!(
+        d.str(kOfxImageEffectPluginPropGrouping).as_deref(),
+        Some("Promptreel")
+    );
+    let contexts = plugin.supported_contexts();
+    assert!(
+        contexts.contains(&Context::Generator) && contexts.contains(&Context::General),
+        "{contexts:?}"
+    );
+    let depths = d
+        .strs(kOfxImageEffectPropSupportedPixelDepths)
+        .unwrap_or_default();
+    for depth in ["OfxBitDepthFloat", "OfxBitDepthShort", "OfxBitDepthByte"] {
+        assert!(depths.iter().any(|d| d == depth), "{depths:?}");
+    }
+    let safety = d
+        .str(kOfxImageEffectPluginRenderThreadSafety)
+        .unwrap_or_default();
+    assert!(
+        safety.ends_with("InstanceSafe") || safety.ends_with("FullySafe"),
+        "{safety}"
+    );
+
+    for context in [Context::Generator, Context::General] {
+        assert_eq!(plugin.describe_in_context(context), OK, "{context:?}");
+    }
+    assert_eq!(plugin.clip_names(Context::Generator), ["Output"]);
+    let general = plugin.clip_names(Context::General);
+    assert!(general.contains(&"Output".to_owned()) && general.contains(&"Source".to_owned()));
+    let source = plugin
+        .clip_props(Context::General, "Source")
+        .expect("Source clip");
+    assert_eq!(
+        source.int(kOfxImageClipPropOptional),
+        Some(1),
+        "input clips must be optional"
+    );
+
+    let types = [
+        ("prompt", "OfxParamTypeString"),
+        ("negative", "OfxParamTypeString"),
+        ("seed", "OfxParamTypeInteger"),
+        ("newSeed", "OfxParamTypePushButton"),
+        ("steps", "OfxParamTypeInteger"),
+        ("guidance", "OfxParamTypeDouble"),
+        ("scheduler", "OfxParamTypeChoice"),
+        ("frames", "OfxParamTypeInteger"),
+        ("resolution", "OfxParamTypeChoice"),
+        ("fit", "OfxParamTypeChoice"),
+        ("modelFolder", "OfxParamTypeString"),
+        ("device", "OfxParamTypeChoice"),
+        ("outputColour", "OfxParamTypeChoice"),
+        ("generate", "OfxParamTypePushButton"),
+        ("status", "OfxParamTypeString"),
+    ];
+    for (name, ty) in types {
+        assert_eq!(
+            plugin.param_type(Context::Generator, name).as_deref(),
+            Some(ty),
+            "parameter {name}"
+        );
+        let props = plugin.param_props(Context::Generator, name).expect("props");
+        match ty {
+            "OfxParamTypeInteger" => {
+                let min = props.int(kOfxParamPropDisplayMin).unwrap_or(i32::MIN);
+                let max = props.int(kOfxParamPropDisplayMax).unwrap_or(i32::MAX);
+                assert!(
+                    min > i32::MIN && max < i32::MAX,
+                    "{name} needs a display range (Resolve)"
+                );
+            }
+            "OfxParamTypeDouble" => {
+                let min = props.double(kOfxParamPropDisplayMin).unwrap_or(-f64::MAX);
+                let max = props.double(kOfxParamPropDisplayMax).unwrap_or(f64::MAX);
+                assert!(
+                    min > -f64::MAX && max < f64::MAX,
+                    "{name} needs a display range (Resolve)"
+                );
+            }
+            _ => {}
+        }
+    }
+    let mode = |name| {
+        plugin
+            .param_props(Context::Generator, name)
+            .and_then(|p| p.str(kOfxParamPropStringMode))
+    };
+    assert_eq!(mode("prompt").as_deref(), Some("OfxParamStringIsMultiLine"));
+    assert_eq!(
+        mode("modelFolder").as_deref(),
+        Some("OfxParamStringIsDirectoryPath")
+    );
+    let options = |name| {
+        plugin
+            .param_props(Context::Generator, name)
+            .and_then(|p| p.strs(kOfxParamPropChoiceOption))
+            .unwrap_or_default()
+            .len()
+    };
+    assert_eq!(options("fit"), 3);
+    assert_eq!(options("outputColour"), 2);
+    assert!(options("device") >= 2 && options("resolution") >= 1 && options("scheduler") >= 1);
+}
+
+/// Sets the generation's parameters one by one, as a user would.
+fn apply(inst: &Instance, plugin: &host::Plugin, g: &Generation) {
+    let cpu = option_index(plugin, "device", "cpu").unwrap_or(1);
+    let edits = [
+        ("modelFolder", Value::str(g.model_dir.to_string_lossy())),
+        ("device", Value::Int(cpu)),
+        ("prompt", Value::str(&g.prompt)),
+        ("negative", Value::str(&g.negative)),
+        ("seed", Value::Int(g.seed)),
+        ("steps", Value::Int(g.steps)),
+        ("guidance", Value::Double(g.guidance)),
+        ("scheduler", Value::Int(g.scheduler)),
+        ("frames", Value::Int(g.frames)),
+        ("resolution", Value::Int(g.resolution)),
+        ("fit", Value::Int(g.fit)),
+        ("outputColour", Value::Int(g.output_colour)),
+    ];
+    for (name, value) in edits {
+        let status = inst.set_param(name, value);
+        assert!(
+            succeeded(status),
+            "InstanceChanged({name}) answered {status}"
+        );
+    }
+}
+
+/// Renders host frames `0..frames` from four threads in random order; returns them by time.
+fn render_all_frames(inst: &Arc<Instance>, frames: i32) -> Vec<Rendered> {
+    let mut times: Vec<i32> = (0..frames).collect();
+    times.shuffle(&mut rand::rng());
+    let done = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for chunk in times.chunks(times.len().div_ceil(4).max(1)) {
+            let done = &done;
+            s.spawn(move || {
+                for &t in chunk {
+                    let r = inst.render(&RenderRequest::at(f64::from(t)));
+                    assert_eq!(r.status, OK, "frame {t}");
+                    assert_eq!(r.unwritten(), 0, "frame {t}: pixels left unwritten");
+                    assert_eq!(r.images_unreleased, 0, "frame {t}: images not released");
+                    done.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push((t, r));
+                }
+            });
+        }
+    });
+    let mut done = done.into_inner().unwrap_or_else(PoisonError::into_inner);
+    done.sort_by_key(|(t, _)| *t);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
+fn same_pixels(a: &ImageBuffer, b: &ImageBuffer) -> bool {
+    a.bounds.x1 == b.bounds.x1
+        && a.bounds.x2 == b.bounds.x2
+        && a.bounds.y1 == b.bounds.y1
+        && a.bounds.y2 == b.bounds.y2
+        && a.pixels(a.bounds) == b.pixels(b.bounds)
+}
+
+/// Cancels a generation through the progress suite and checks it stopped within one step.
+fn cancel_generation(host: &Host, inst: &Instance) {
+    let seed = inst.param("seed").and_then(|v| v.as_int()).expect("seed");
+    assert!(succeeded(inst.press("newSeed")));
+    assert_ne!(
+        inst.param("seed").and_then(|v| v.as_int()),
+        Some(seed),
+        "newSeed changes the seed"
+    );
+    assert!(succeeded(inst.set_param("steps", Value::Int(6))));
+    host.clear_records();
+    host.cancel_progress_after(Some(2));
+    let status = inst.press("generate");
+    host.cancel_progress_after(None);
+    let events = host.progress_events();
+    assert!(
+        matches!(events.first(), Some(ProgressEvent::Start { .. })),
+        "{events:?}"
+    );
+    assert_eq!(
+        events.last(),
+        Some(&ProgressEvent::End),
+        "progress must be ended: {events:?}"
+    );
+    let replies: Vec<OfxStatus> = events
+        .iter()
+        .filter_map(|e| match e {
+            ProgressEvent::Update { reply, .. } => Some(*reply),
+            _ => None,
+        })
+        .collect();
+    let first_no = replies
+        .iter()
+        .position(|r| *r == kOfxStatReplyNo)
+        .expect("the host cancelled");
+    assert!(
+        replies.len() - first_no <= 2,
+        "kept going after Cancel: {events:?}"
+    );
+    let text = inst.param_str("status");
+    assert!(
+        contains_ci(&text, "cancel"),
+        "status after cancel: {text:?} (Generate answered {status})"
+    );
+    assert!(succeeded(inst.press("generate")), "generate after a cancel");
+    assert!(!contains_ci(&inst.param_str("status"), "cancel"));
+}
+
+/// A missing model folder: an error naming it, a failed render, and recovery.
+fn missing_model(host: &Host, inst: &Instance, g: &Generation) {
+    let missing = format!(
+        "/nonexistent/promptreel-missing-model-{}",
+        std::process::id()
+    );
+    host.clear_records();
+    inst.set_param("modelFolder", Value::str(&missing));
+    let _ = inst.press("generate");
+    let r = inst.render(&RenderRequest::at(0.0));
+    assert_ne!(r.status, OK, "rendering with a missing model must fail");
+    let status = inst.param_str("status");
+    if host.config().message_suite {
+        let named = host
+            .messages()
+            .iter()
+            .any(|m| m.is_error() && m.text.contains(&missing));
+        assert!(
+            named,
+            "no error message names {missing}: {:?}",
+            host.messages()
+        );
+    } else {
+        assert!(
+            status.contains(&missing),
+            "status {status:?} does not name {missing}"
+        );
+    }
+    assert!(succeeded(inst.set_param(
+        "modelFolder",
+        Value::str(g.model_dir.to_string_lossy())
+    )));
+    assert!(succeeded(inst.press("generate")));
+    assert_eq!(
+        inst.render(&RenderRequest::at(0.0)).status,
+        OK,
+        "recovers after the fix"
+    );
+    assert!(
+        inst.persistent_message().is_none_or(|m| !m.is_error()),
+        "stale error message"
+    );
+}
+
+fn scenario(config: HostConfig, seed: i32) {
+    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    prepare_environment();
+    let path = plugin_binary();
+    eprintln!("plug-in binary: {}", path.display());
+    let host = Host::new(config.clone());
+    scan(&host, &path);
+    scan(&host, &path);
+
+    let binary = host.open(&path).expect("loads");
+    if let Some(status) = binary.set_host_status() {
+        assert!(succeeded(status), "OfxSetHost answered {status}");
+    }
+    let plugin = binary.find(PLUGIN_ID).expect("the plug-in");
+    assert_eq!(plugin.load(), OK);
+    assert_eq!(plugin.describe(), OK);
+    check_description(&plugin);
+
+    let g = Generation {
+        model_dir: tiny_model(),
+        prompt: "a red ball bouncing on a wooden floor".into(),
+        negative: String::new(),
+        seed,
+        steps: 2,
+        frames: 4,
+        guidance: 7.5,
+        scheduler: 0,
+        resolution: 0,
+        fit: 0,
+        output_colour: 0,
+    };
+    let inst = Arc::new(
+        plugin
+            .create_instance(Context::Generator)
+            .expect("instance"),
+    );
+    apply(&inst, &plugin, &g);
+    let prefs = inst.clip_preferences();
+    assert!(succeeded(prefs.status));
+    assert!(
+        prefs.frame_varying,
+        "a video generator's output changes every frame"
+    );
+    assert_eq!(
+        (
+            prefs.output_depth.as_str(),
+            prefs.output_components.as_str()
+        ),
+        ("OfxBitDepthFloat", "OfxImageComponentRGBA")
+    );
+    let (status, rod) = inst.region_of_definition(0.0, 1.0);
+    let p = config.project.clone();
+    assert!(succeeded(status));
+    assert_eq!(
+        [rod.x1, rod.y1, rod.x2, rod.y2],
+        [0.0, 0.0, p.width, p.height],
+        "project-sized RoD"
+    );
+
+    host.clear_records();
+    assert!(succeeded(inst.press("generate")), "Generate");
+    let text = inst.param_str("status");
+    assert!(
+        !contains_ci(&text, "error") && !contains_ci(&text, "fail"),
+        "status {text:?}"
+    );
+    if config.progress_suite {
+        let updates = host
+            .progress_events()
+            .iter()
+            .filter(|e| matches!(e, ProgressEvent::Update { .. }))
+            .count();
+        assert!(
+            updates >= g.steps as usize,
+            "at least one progress update per step"
+        );
+    }
+
+    // Every host frame of the clip (the plug-in retimes model frames to the host's rate).
+    let length = clip_length(g.frames, model_fps(&g.model_dir), p.frame_rate);
+    let frames = render_all_frames(&inst, length);
+    for (t, r) in frames.iter().enumerate() {
+        compare_with_engine(&g, &inst, r, t as f64, 1.0);
+    }
+    let again = inst.render(&RenderRequest::at(1.0));
+    assert!(
+        same_pixels(&again.image, &frames[1].image),
+        "renders are deterministic"
+    );
+    let held = inst.render(&RenderRequest::at(f64::from(length) + 5.0));
+    assert_eq!(held.status, OK);
+    assert!(
+        same_pixels(&held.image, &frames[frames.len() - 1].image),
+        "times past the clip hold the last frame"
+    );
+
+    let half = inst.render(&RenderRequest::at(2.0).scaled(0.5));
+    assert_eq!(half.status, OK);
+    assert_eq!(half.image.width(), (p.width * 0.5).ceil() as usize);
+    assert_eq!(half.image.height(), (p.height * 0.5).ceil() as usize);
+    compare_with_engine(&g, &inst, &half, 2.0, 0.5);
+    let (full_mean, half_mean) = (
+        frames[2].image.mean(frames[2].window),
+        half.image.mean(half.window),
+    );
+    for c in 0..4 {
+        assert!(
+            (full_mean[c] - half_mean[c]).abs() < 0.05,
+            "half scale changes the picture: {full_mean:?} vs {half_mean:?}"
+        );
+    }
+
+    let float = frames[1].pixels();
+    for depth in [BitDepth::Short, BitDepth::Byte] {
+        assert!(succeeded(inst.set_output_depth(depth).status));
+        let r = inst.render(&RenderRequest::at(1.0));
+        assert_eq!(r.status, OK);
+        assert_eq!(r.image.depth, depth);
+        let clamped: Vec<[f32; 4]> = float.iter().map(|p| p.map(|v| v.clamp(0.0, 1.0))).collect();
+        let diff = max_difference(&r.pixels(), &clamped);
+        assert!(
+            diff <= depth.quantum() * 1.01 + 1e-4,
+            "{depth:?} render differs from float by {diff}"
+        );
+        compare_with_engine(&g, &inst, &r, 1.0, 1.0);
+    }
+    assert!(succeeded(inst.set_output_depth(BitDepth::Float).status));
+
+    let range = [0.0, f64::from(length - 1)];
+    assert!(succeeded(inst.begin_sequence_render(range, 1.0, false)));
+    for t in 0..length {
+        let mut req = RenderRequest::at(f64::from(t));
+        req.sequential = true;
+        assert_eq!(inst.render(&req).status, OK);
+    }
+    assert!(succeeded(inst.end_sequence_render(range, 1.0, false)));
+
+    if config.progress_suite {
+        cancel_generation(&host, &inst);
+    } else {
+        inst.set_abort(true);
+        let _ = inst.render(&RenderRequest::at(0.0));
+        inst.set_abort(false);
+    }
+    missing_model(&host, &inst, &g);
+
+    let general = plugin
+        .create_instance(Context::General)
+        .expect("General instance");
+    apply(&general, &plugin, &g);
+    let (status, range) = general.time_domain();
+    assert!(succeeded(status));
+    assert_eq!(
+        range,
+        [0.0, f64::from(length - 1)],
+        "time domain = the generated clip in host frames"
+    );
+    assert!(succeeded(general.press("generate")));
+    assert_eq!(general.render(&RenderRequest::at(0.0)).status, OK);
+    assert_eq!(general.destroy(), OK);
+
+    assert!(succeeded(inst.purge_caches()));
+    assert_eq!(
+        inst.render(&RenderRequest::at(0.0)).status,
+        OK,
+        "renders after PurgeCaches"
+    );
+    let inst = Arc::into_inner(inst).expect("no render threads left");
+    assert_eq!(inst.destroy(), OK);
+    assert_eq!(plugin.unload(), OK);
+    drop(plugin);
+    binary.close().expect("dlclose");
+
+    eprintln!(
+        "unknown properties touched: {:#?}",
+        host.unknown_properties()
+    );
+    assert!(
+        host.violations().is_empty(),
+        "protocol violations: {:#?}",
+        host.violations()
+    );
+}
+
+#[test]
+fn text_to_video_on_a_natron_like_host() {
+    scenario(HostConfig::natron_like(), 1234);
+}
+
+#[test]
+fn text_to_video_on_a_resolve_like_host_without_multithread_suite() {
+    scenario(
+        HostConfig {
+            negative_row_bytes: true,
+            ..HostConfig::resolve_like()
+        },
+        4321,
+    );
+}
+
+#[test]
+fn text_to_video_on_a_host_without_optional_suites() {
+    scenario(HostConfig::minimal(), 77);
+}
