@@ -13,8 +13,8 @@ use ofx_sys as sys;
 
 use crate::effect;
 use crate::ofx::{
-    EffectHandle, MessageKind, OfxError, OfxResult, PropertySet, Status, current_host, install_host,
-    set_host_pointer, uninstall_host,
+    EffectHandle, MessageKind, OfxError, OfxResult, PropertySet, Status, current_host,
+    install_host, set_host_pointer, uninstall_host,
 };
 
 /// The plugin description the host reads. `OfxPlugin` holds raw pointers, so it is not `Sync`
@@ -51,7 +51,11 @@ pub extern "C" fn OfxGetNumberOfPlugins() -> c_int {
 /// The plugin's description, or null for an index out of range.
 #[unsafe(no_mangle)]
 pub extern "C" fn OfxGetPlugin(nth: c_int) -> *mut sys::OfxPlugin {
-    if nth == 0 { &PLUGIN.0 as *const sys::OfxPlugin as *mut sys::OfxPlugin } else { std::ptr::null_mut() }
+    if nth == 0 {
+        &PLUGIN.0 as *const sys::OfxPlugin as *mut sys::OfxPlugin
+    } else {
+        std::ptr::null_mut()
+    }
 }
 
 unsafe extern "C" fn set_host(host: *mut sys::OfxHost) {
@@ -71,7 +75,9 @@ unsafe extern "C" fn main_entry(
     }
     // SAFETY: the host passes a NUL-terminated action name.
     let action = unsafe { CStr::from_ptr(action) };
-    let result = catch_unwind(AssertUnwindSafe(|| dispatch(action, handle, in_args, out_args)));
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        dispatch(action, handle, in_args, out_args)
+    }));
     match result {
         Ok(Ok(status)) => status.to_raw(),
         Ok(Err(err)) => report(action, handle, err),
@@ -131,8 +137,9 @@ fn dispatch(
         return status;
     }
     let host = current_host()?;
-    let effect = EffectHandle::from_raw(handle, host.clone())
-        .ok_or_else(|| OfxError::new(Status::ErrBadHandle, "the host passed a null effect handle"))?;
+    let effect = EffectHandle::from_raw(handle, host.clone()).ok_or_else(|| {
+        OfxError::new(Status::ErrBadHandle, "the host passed a null effect handle")
+    })?;
     let in_args = PropertySet::from_raw_opt(in_args, host.prop);
     let out_args = PropertySet::from_raw_opt(out_args, host.prop);
     effect::dispatch(action, &effect, in_args.as_ref(), out_args.as_ref())

@@ -7,6 +7,7 @@
 //! The engine itself is the `promptreel-engine` crate.
 
 #![warn(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 #![deny(unsafe_code)]
 
 pub mod cache;

@@ -41,7 +41,11 @@ pub struct Error {
 impl Error {
     /// A new error of `kind` with a message that says what is wrong and what to do.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), cause: None }
+        Self {
+            kind,
+            message: message.into(),
+            cause: None,
+        }
     }
 
     /// Attaches the underlying error (shown after the message).
@@ -67,14 +71,20 @@ impl Error {
 
     /// An I/O failure on `path`, naming the file and what was being done.
     pub fn io(doing: &str, path: &Path, cause: std::io::Error) -> Self {
-        Self::new(ErrorKind::Io, format!("could not {doing} {}: {cause}", path.display()))
-            .with_cause(cause)
+        Self::new(
+            ErrorKind::Io,
+            format!("could not {doing} {}: {cause}", path.display()),
+        )
+        .with_cause(cause)
     }
 
     /// A failed ONNX Runtime call, naming the graph it concerned.
     pub fn inference(what: impl fmt::Display, cause: ort::Error) -> Self {
-        Self::new(ErrorKind::Inference, format!("ONNX Runtime failed to {what}: {cause}"))
-            .with_cause(cause)
+        Self::new(
+            ErrorKind::Inference,
+            format!("ONNX Runtime failed to {what}: {cause}"),
+        )
+        .with_cause(cause)
     }
 
     /// What kind of failure this is.
@@ -111,6 +121,8 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.cause.as_deref().map(|c| c as &(dyn std::error::Error + 'static))
+        self.cause
+            .as_deref()
+            .map(|c| c as &(dyn std::error::Error + 'static))
     }
 }

@@ -47,7 +47,13 @@ impl Model {
     /// Wraps an opened package; no session is created yet.
     pub fn new(package: ModelPackage, runtime: Arc<Runtime>, options: SessionOptions) -> Self {
         let family = family::for_name(package.manifest().family);
-        Self { package, runtime, options, family, sessions: Default::default() }
+        Self {
+            package,
+            runtime,
+            options,
+            family,
+            sessions: Default::default(),
+        }
     }
 
     pub fn package(&self) -> &ModelPackage {
@@ -84,7 +90,11 @@ impl Model {
 
     /// Creates every session now (useful before timing, or to surface errors early).
     pub fn load_all(&self) -> Result<()> {
-        for role in [GraphRole::TextEncoder, GraphRole::Denoiser, GraphRole::VaeDecoder] {
+        for role in [
+            GraphRole::TextEncoder,
+            GraphRole::Denoiser,
+            GraphRole::VaeDecoder,
+        ] {
             self.graph(role)?;
         }
         Ok(())
@@ -92,10 +102,20 @@ impl Model {
 
     /// The provider of each session created so far.
     pub fn providers(&self) -> Vec<(GraphRole, Provider)> {
-        [GraphRole::TextEncoder, GraphRole::Denoiser, GraphRole::VaeDecoder, GraphRole::VaeEncoder]
-            .into_iter()
-            .filter_map(|r| self.sessions[slot(r)].lock().as_ref().map(|g| (r, g.provider())))
-            .collect()
+        [
+            GraphRole::TextEncoder,
+            GraphRole::Denoiser,
+            GraphRole::VaeDecoder,
+            GraphRole::VaeEncoder,
+        ]
+        .into_iter()
+        .filter_map(|r| {
+            self.sessions[slot(r)]
+                .lock()
+                .as_ref()
+                .map(|g| (r, g.provider()))
+        })
+        .collect()
     }
 
     /// Drops the sessions (they are rebuilt on next use).
@@ -111,7 +131,11 @@ impl Model {
         let expect = |name: &str, rank: Option<usize>, input: bool| -> Result<()> {
             let port = if input { g.input(name) } else { g.output(name) };
             let list = |ports: &[crate::runtime::Port]| {
-                ports.iter().map(|p| format!("{} (rank {})", p.name, p.shape.len())).collect::<Vec<_>>().join(", ")
+                ports
+                    .iter()
+                    .map(|p| format!("{} (rank {})", p.name, p.shape.len()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             };
             let Some(port) = port else {
                 return Err(Error::package(format!(
@@ -120,7 +144,11 @@ impl Model {
                     role.label(),
                     g.path().display(),
                     if input { "input" } else { "output" },
-                    if input { list(g.inputs()) } else { list(g.outputs()) }
+                    if input {
+                        list(g.inputs())
+                    } else {
+                        list(g.outputs())
+                    }
                 )));
             };
             if let Some(rank) = rank
@@ -166,7 +194,10 @@ impl Model {
                         d.timestep_dtype
                     )));
                 }
-                if g.input(&d.timestep).map(|p| p.shape.len() > 1).unwrap_or(false) {
+                if g.input(&d.timestep)
+                    .map(|p| p.shape.len() > 1)
+                    .unwrap_or(false)
+                {
                     return Err(Error::package(format!(
                         "the denoiser {} takes a timestep of rank > 1; a scalar or [batch] is \
                          expected",

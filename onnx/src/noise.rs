@@ -20,7 +20,10 @@ const STEP_STREAM: u64 = 0x5eed_57e9_0000_0001;
 impl SeededNoise {
     /// The stream for the initial latents of `seed`.
     pub fn new(seed: u64) -> Self {
-        Self { state: seed, spare: None }
+        Self {
+            state: seed,
+            spare: None,
+        }
     }
 
     /// The stream ancestral schedulers use during sampling with `seed`.
@@ -86,7 +89,11 @@ mod tests {
         let v = SeededNoise::new(7).take(200_000);
         let n = v.len() as f64;
         let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
-        let var = v.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / n;
+        let var = v
+            .iter()
+            .map(|&x| (f64::from(x) - mean).powi(2))
+            .sum::<f64>()
+            / n;
         assert!(mean.abs() < 0.01, "mean {mean}");
         assert!((var - 1.0).abs() < 0.02, "variance {var}");
         assert!(v.iter().all(|x| x.is_finite()));
@@ -97,7 +104,11 @@ mod tests {
         // NOTE: changing the generator changes every cached clip; this pins it.
         let v = SeededNoise::new(0).take(3);
         let bits: Vec<u32> = v.iter().map(|x| x.to_bits()).collect();
-        let again: Vec<u32> = SeededNoise::new(0).take(3).iter().map(|x| x.to_bits()).collect();
+        let again: Vec<u32> = SeededNoise::new(0)
+            .take(3)
+            .iter()
+            .map(|x| x.to_bits())
+            .collect();
         assert_eq!(bits, again);
         assert!(v.iter().all(|x| x.abs() < 6.0));
     }

@@ -26,9 +26,10 @@ fn parse_f32(bytes: &[u8]) -> std::result::Result<TensorF32, String> {
     }
     let (header_len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => {
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
-        }
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
         v => return Err(format!("unsupported .npy version {v}")),
     };
     let header = bytes
@@ -51,15 +52,28 @@ fn parse_f32(bytes: &[u8]) -> std::result::Result<TensorF32, String> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| format!("bad dimension {s:?}")))
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| format!("bad dimension {s:?}"))
+        })
         .collect::<std::result::Result<_, _>>()?;
     let n: usize = shape.iter().product();
     let data = &bytes[start + header_len..];
     if data.len() != n * 4 {
-        return Err(format!("{} data bytes for shape {shape:?}, expected {}", data.len(), n * 4));
+        return Err(format!(
+            "{} data bytes for shape {shape:?}, expected {}",
+            data.len(),
+            n * 4
+        ));
     }
-    let values = data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    Ok(TensorF32 { shape, data: values })
+    let values = data
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Ok(TensorF32 {
+        shape,
+        data: values,
+    })
 }
 
 /// The text after `'key':` in a header dict.
@@ -72,7 +86,11 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
 /// Encodes a float32 array as `.npy` bytes (version 1.0).
 pub fn encode_f32(t: &TensorF32) -> Vec<u8> {
     let dims: Vec<String> = t.shape.iter().map(|d| d.to_string()).collect();
-    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
     // Pad so the data starts on a 64-byte boundary, ending the header with a newline.
     while (10 + header.len() + 1) % 64 != 0 {
@@ -96,21 +114,32 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let t = TensorF32 { shape: vec![1, 2, 3], data: vec![0.5, -1.0, 2.0, 3.25, 4.0, 1e-3] };
+        let t = TensorF32 {
+            shape: vec![1, 2, 3],
+            data: vec![0.5, -1.0, 2.0, 3.25, 4.0, 1e-3],
+        };
         let back = parse_f32(&encode_f32(&t)).expect("parse");
         assert_eq!(back, t);
     }
 
     #[test]
     fn refuses_other_dtypes_and_truncation() {
-        let t = TensorF32 { shape: vec![2], data: vec![1.0, 2.0] };
+        let t = TensorF32 {
+            shape: vec![2],
+            data: vec![1.0, 2.0],
+        };
         let mut bytes = encode_f32(&t);
         let mut f8 = bytes.clone();
         let at = f8.windows(3).position(|w| w == b"<f4").expect("descr");
         f8[at + 2] = b'8';
         assert!(parse_f32(&f8).err().unwrap_or_default().contains("<f8"));
         bytes.pop();
-        assert!(parse_f32(&bytes).err().unwrap_or_default().contains("data bytes"));
+        assert!(
+            parse_f32(&bytes)
+                .err()
+                .unwrap_or_default()
+                .contains("data bytes")
+        );
         assert!(parse_f32(b"hello").is_err());
     }
 }

@@ -38,7 +38,9 @@ pub struct PromptTokenizer {
 
 impl std::fmt::Debug for PromptTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PromptTokenizer").field("max_length", &self.max_length).finish()
+        f.debug_struct("PromptTokenizer")
+            .field("max_length", &self.max_length)
+            .finish()
     }
 }
 
@@ -53,7 +55,10 @@ impl PromptTokenizer {
             ))
         })?;
         let file_pad = plain.get_padding().map(|p| p.pad_token.clone());
-        let pad_token = pad_token.map(str::to_owned).or(file_pad).unwrap_or("<|endoftext|>".into());
+        let pad_token = pad_token
+            .map(str::to_owned)
+            .or(file_pad)
+            .unwrap_or("<|endoftext|>".into());
         let pad_id = plain.token_to_id(&pad_token).ok_or_else(|| {
             Error::package(format!(
                 "{}: the padding token {pad_token:?} is not in the vocabulary; set \
@@ -62,7 +67,9 @@ impl PromptTokenizer {
             ))
         })?;
         plain.with_padding(None);
-        plain.with_truncation(None).map_err(|e| Error::package(format!("{}: {e}", path.display())))?;
+        plain
+            .with_truncation(None)
+            .map_err(|e| Error::package(format!("{}: {e}", path.display())))?;
         let mut padded = plain.clone();
         padded
             .with_truncation(Some(TruncationParams {
@@ -85,8 +92,15 @@ impl PromptTokenizer {
             pad_type_id: 0,
             pad_token,
         }));
-        let unk_id = ["<unk>", "[UNK]", "<|unk|>"].iter().find_map(|t| plain.token_to_id(t));
-        Ok(Self { padded, plain, max_length, unk_id })
+        let unk_id = ["<unk>", "[UNK]", "<|unk|>"]
+            .iter()
+            .find_map(|t| plain.token_to_id(t));
+        Ok(Self {
+            padded,
+            plain,
+            max_length,
+            unk_id,
+        })
     }
 
     /// Tokens per prompt.
@@ -104,11 +118,16 @@ impl PromptTokenizer {
                 self.max_length
             )));
         }
-        let fail = |e: tokenizers::Error| Error::setting(format!("could not tokenise the prompt: {e}"));
+        let fail =
+            |e: tokenizers::Error| Error::setting(format!("could not tokenise the prompt: {e}"));
         let full = self.plain.encode(prompt, true).map_err(fail)?;
         let enc = self.padded.encode(prompt, true).map_err(fail)?;
         let ids: Vec<i64> = enc.get_ids().iter().map(|&i| i64::from(i)).collect();
-        let attention_mask = enc.get_attention_mask().iter().map(|&m| i64::from(m)).collect();
+        let attention_mask = enc
+            .get_attention_mask()
+            .iter()
+            .map(|&m| i64::from(m))
+            .collect();
         let truncated_tokens = full.get_ids().len().saturating_sub(self.max_length);
         let unknown_words = match self.unk_id {
             Some(unk) => full
@@ -127,6 +146,11 @@ impl PromptTokenizer {
                 self.max_length
             )));
         }
-        Ok(Encoded { ids, attention_mask, truncated_tokens, unknown_words })
+        Ok(Encoded {
+            ids,
+            attention_mask,
+            truncated_tokens,
+            unknown_words,
+        })
     }
 }

@@ -29,15 +29,20 @@ fn bits(v: &[f32]) -> Vec<u32> {
 
 #[test]
 fn same_seed_gives_bit_identical_frames_across_runs_and_thread_counts() {
-    let one = registry::get(&common::data().join("tiny-unet3d"), common::cpu(1), None).expect("model");
-    let two = registry::get(&common::data().join("tiny-unet3d"), common::cpu(2), None).expect("model");
+    let one =
+        registry::get(&common::data().join("tiny-unet3d"), common::cpu(1), None).expect("model");
+    let two =
+        registry::get(&common::data().join("tiny-unet3d"), common::cpu(2), None).expect("model");
     let a = generate(&one, &req(11), &mut Silent).expect("a");
     let b = generate(&one, &req(11), &mut Silent).expect("b");
     let c = generate(&two, &req(11), &mut Silent).expect("c");
     assert_eq!(bits(&a.frames), bits(&b.frames), "two runs differ");
     assert_eq!(bits(&a.frames), bits(&c.frames), "1 vs 2 threads differ");
     let d = generate(&one, &req(12), &mut Silent).expect("d");
-    assert!(common::max_abs_diff(&a.frames, &d.frames) > 1e-3, "another seed gives another clip");
+    assert!(
+        common::max_abs_diff(&a.frames, &d.frames) > 1e-3,
+        "another seed gives another clip"
+    );
 }
 
 #[test]
@@ -45,7 +50,9 @@ fn batched_and_unbatched_guidance_agree() {
     let batched = common::model("tiny-unet3d");
     let dir = common::copy_package("tiny-unet3d", "nobatch");
     let path = dir.join("promptreel.json");
-    let text = std::fs::read_to_string(&path).expect("read").replace("\"cfg_batch\": true", "\"cfg_batch\": false");
+    let text = std::fs::read_to_string(&path)
+        .expect("read")
+        .replace("\"cfg_batch\": true", "\"cfg_batch\": false");
     std::fs::write(&path, text).expect("write");
     let single = registry::get(&dir, common::cpu(1), None).expect("model");
     let a = generate(&batched, &req(5), &mut Silent).expect("batched");
@@ -58,12 +65,22 @@ fn batched_and_unbatched_guidance_agree() {
 fn progress_is_reported_per_step_and_per_chunk_in_order() {
     let model = common::model("tiny-unet3d");
     let mut seen = Vec::new();
-    let mut obs = FnObserver { on_progress: |p: &promptreel_engine::Progress| seen.push((p.phase, p.done, p.fraction)), cancel: || false };
+    let mut obs = FnObserver {
+        on_progress: |p: &promptreel_engine::Progress| seen.push((p.phase, p.done, p.fraction)),
+        cancel: || false,
+    };
     generate(&model, &req(1), &mut obs).expect("generate");
-    let steps: Vec<_> = seen.iter().filter(|s| s.0 == Phase::Denoising).map(|s| s.1).collect();
+    let steps: Vec<_> = seen
+        .iter()
+        .filter(|s| s.0 == Phase::Denoising)
+        .map(|s| s.1)
+        .collect();
     assert_eq!(steps, vec![1, 2, 3]);
     assert!(seen.iter().any(|s| s.0 == Phase::Decoding));
-    assert!(seen.windows(2).all(|w| w[0].2 <= w[1].2), "fraction never goes back");
+    assert!(
+        seen.windows(2).all(|w| w[0].2 <= w[1].2),
+        "fraction never goes back"
+    );
     assert!((seen.last().map(|s| s.2).unwrap_or(0.0) - 1.0).abs() < 1e-6);
 }
 
@@ -84,10 +101,22 @@ fn cancelling_stops_within_one_step_with_a_distinct_error() {
         },
         cancel: || token.is_cancelled(),
     };
-    let e = generate(&model, &GenerateRequest { steps: 10, ..req(2) }, &mut obs).expect_err("cancelled");
+    let e = generate(
+        &model,
+        &GenerateRequest {
+            steps: 10,
+            ..req(2)
+        },
+        &mut obs,
+    )
+    .expect_err("cancelled");
     assert_eq!(e.kind(), ErrorKind::Cancelled);
     assert!(e.is_cancelled());
-    assert_eq!(steps.load(Ordering::SeqCst), 2, "no step ran after the cancel");
+    assert_eq!(
+        steps.load(Ordering::SeqCst),
+        2,
+        "no step ran after the cancel"
+    );
 }
 
 #[test]
@@ -107,11 +136,25 @@ fn report_names_the_provider_of_every_graph_and_times_them() {
 #[test]
 fn every_scheduler_runs_the_model() {
     let model = common::model("tiny-unet3d");
-    for name in ["ddim", "euler", "euler-a", "dpm++2m", "dpm++2m-karras", "flow-euler"] {
-        let v = generate(&model, &GenerateRequest { scheduler: Some(name.into()), ..req(4) }, &mut Silent)
-            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    for name in [
+        "ddim",
+        "euler",
+        "euler-a",
+        "dpm++2m",
+        "dpm++2m-karras",
+        "flow-euler",
+    ] {
+        let v = generate(
+            &model,
+            &GenerateRequest {
+                scheduler: Some(name.into()),
+                ..req(4)
+            },
+            &mut Silent,
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e:?}"));
         assert!(v.frames.iter().all(|x| x.is_finite()), "{name}");
-        assert_eq!(v.scheduler.is_empty(), false);
+        assert!(!v.scheduler.is_empty());
     }
 }
 
@@ -124,7 +167,10 @@ fn concurrent_generations_share_one_model() {
             std::thread::spawn(move || generate(&m, &req(100 + i), &mut Silent).map(|v| v.frames))
         })
         .collect();
-    let results: Vec<_> = handles.into_iter().map(|h| h.join().expect("thread").expect("generate")).collect();
+    let results: Vec<_> = handles
+        .into_iter()
+        .map(|h| h.join().expect("thread").expect("generate"))
+        .collect();
     let again = generate(&model, &req(101), &mut Silent).expect("again");
     assert_eq!(bits(&results[1]), bits(&again.frames));
 }

@@ -4,7 +4,9 @@ use std::ffi::CStr;
 
 use super::params::{self as p, Meta};
 use super::{DESCRIPTION, GROUPING, LABEL, SOURCE_CLIP};
-use crate::ofx::{EffectHandle, OfxError, OfxResult, ParamSet, ParamType, PropertySet, Status, sys};
+use crate::ofx::{
+    EffectHandle, OfxError, OfxResult, ParamSet, ParamType, PropertySet, Status, sys,
+};
 
 /// The effect's global properties.
 pub fn describe(effect: &EffectHandle) -> OfxResult<Status> {
@@ -15,14 +17,25 @@ pub fn describe(effect: &EffectHandle) -> OfxResult<Status> {
     let _ = props.set_string(sys::kOfxPropPluginDescription, 0, DESCRIPTION);
     props.set_strings(
         sys::kOfxImageEffectPropSupportedContexts,
-        &[sys::kOfxImageEffectContextGenerator, sys::kOfxImageEffectContextGeneral],
+        &[
+            sys::kOfxImageEffectContextGenerator,
+            sys::kOfxImageEffectContextGeneral,
+        ],
     )?;
     props.set_strings(
         sys::kOfxImageEffectPropSupportedPixelDepths,
-        &[sys::kOfxBitDepthFloat, sys::kOfxBitDepthShort, sys::kOfxBitDepthByte],
+        &[
+            sys::kOfxBitDepthFloat,
+            sys::kOfxBitDepthShort,
+            sys::kOfxBitDepthByte,
+        ],
     )?;
     props.set_int(sys::kOfxImageEffectPluginPropSingleInstance, 0, 0)?;
-    props.set_string(sys::kOfxImageEffectPluginRenderThreadSafety, 0, as_str(sys::kOfxImageEffectRenderFullySafe))?;
+    props.set_string(
+        sys::kOfxImageEffectPluginRenderThreadSafety,
+        0,
+        as_str(sys::kOfxImageEffectRenderFullySafe),
+    )?;
     // We split rows across threads ourselves; the host need not tile for us.
     props.set_int(sys::kOfxImageEffectPluginPropHostFrameThreading, 0, 0)?;
     props.set_int(sys::kOfxImageEffectPropSupportsTiles, 0, 1)?;
@@ -48,21 +61,33 @@ fn as_str(c: &'static CStr) -> &'static str {
 }
 
 /// Clips and parameters for a context.
-pub fn describe_in_context(effect: &EffectHandle, in_args: Option<&PropertySet>) -> OfxResult<Status> {
+pub fn describe_in_context(
+    effect: &EffectHandle,
+    in_args: Option<&PropertySet>,
+) -> OfxResult<Status> {
     let context = in_args
         .map(|a| a.get_string(sys::kOfxImageEffectPropContext, 0))
         .transpose()?
         .unwrap_or_default();
     let general = context == as_str(sys::kOfxImageEffectContextGeneral);
     if !general && context != as_str(sys::kOfxImageEffectContextGenerator) {
-        return Err(OfxError::new(Status::ErrUnsupported, format!("context {context} is not supported")));
+        return Err(OfxError::new(
+            Status::ErrUnsupported,
+            format!("context {context} is not supported"),
+        ));
     }
     let out = effect.define_clip(sys::kOfxImageEffectOutputClipName)?;
-    out.set_strings(sys::kOfxImageEffectPropSupportedComponents, &[sys::kOfxImageComponentRGBA, sys::kOfxImageComponentRGB])?;
+    out.set_strings(
+        sys::kOfxImageEffectPropSupportedComponents,
+        &[sys::kOfxImageComponentRGBA, sys::kOfxImageComponentRGB],
+    )?;
     out.set_int(sys::kOfxImageEffectPropSupportsTiles, 0, 1)?;
     if general {
         let src = effect.define_clip(SOURCE_CLIP)?;
-        src.set_strings(sys::kOfxImageEffectPropSupportedComponents, &[sys::kOfxImageComponentRGBA, sys::kOfxImageComponentRGB])?;
+        src.set_strings(
+            sys::kOfxImageEffectPropSupportedComponents,
+            &[sys::kOfxImageComponentRGBA, sys::kOfxImageComponentRGB],
+        )?;
         src.set_int(sys::kOfxImageClipPropOptional, 0, 1)?;
         src.set_int(sys::kOfxImageEffectPropSupportsTiles, 0, 1)?;
     }
@@ -118,7 +143,12 @@ fn button(ps: &ParamSet, m: &Meta) -> OfxResult<()> {
 
 /// Every parameter, then the pages that hold them.
 fn define_params(ps: &ParamSet) -> OfxResult<()> {
-    string_param(ps, &p::PROMPT, sys::kOfxParamStringIsMultiLine, "a red ball moving right on a black background")?;
+    string_param(
+        ps,
+        &p::PROMPT,
+        sys::kOfxParamStringIsMultiLine,
+        "a red ball moving right on a black background",
+    )?;
     string_param(ps, &p::NEGATIVE, sys::kOfxParamStringIsMultiLine, "")?;
     int_param(ps, &p::SEED, p::SEED_RANGE)?;
     button(ps, &p::NEW_SEED)?;
@@ -148,7 +178,11 @@ fn define_params(ps: &ParamSet) -> OfxResult<()> {
         let props = ps.define(ParamType::String, p::STATUS.name)?;
         common(&props, &p::STATUS)?;
         no_animation(&props)?;
-        props.set_string(sys::kOfxParamPropStringMode, 0, as_str(sys::kOfxParamStringIsLabel))?;
+        props.set_string(
+            sys::kOfxParamPropStringMode,
+            0,
+            as_str(sys::kOfxParamStringIsLabel),
+        )?;
         props.set_string(sys::kOfxParamPropDefault, 0, "not generated yet")?;
         props.set_int(sys::kOfxParamPropEvaluateOnChange, 0, 0)?;
         let _ = props.set_int(sys::kOfxParamPropEnabled, 0, 0);

@@ -49,7 +49,9 @@ fn ort_library() -> Option<PathBuf> {
     if std::env::var_os(engine::runtime::library::ORT_LIB_ENV).is_some_and(|v| !v.is_empty()) {
         return None;
     }
-    plugin_binary_dir().map(|d| d.join(engine::runtime::library::library_file_name())).filter(|p| p.is_file())
+    plugin_binary_dir()
+        .map(|d| d.join(engine::runtime::library::library_file_name()))
+        .filter(|p| p.is_file())
 }
 
 /// A generation, fully resolved: what to run and its cache key.
@@ -69,10 +71,17 @@ pub fn plan(values: &Values) -> OfxResult<Plan> {
     let (manifest, identity) = engine::package::identity(&model_dir).map_err(engine_error)?;
     let r = &values.request;
     let frames = r.frames.unwrap_or(manifest.native.frames);
-    let frames = if manifest.family == engine::package::FamilyName::Sd { 1 } else { frames };
+    let frames = if manifest.family == engine::package::FamilyName::Sd {
+        1
+    } else {
+        frames
+    };
     let width = r.width.unwrap_or(manifest.native.width);
     let height = r.height.unwrap_or(manifest.native.height);
-    let scheduler = r.scheduler.clone().unwrap_or_else(|| "model default".into());
+    let scheduler = r
+        .scheduler
+        .clone()
+        .unwrap_or_else(|| "model default".into());
     let key = ClipKey::from_parts(&[
         ("model", identity.as_str()),
         ("prompt", r.prompt.as_str()),
@@ -86,7 +95,13 @@ pub fn plan(values: &Values) -> OfxResult<Plan> {
         ("width", &width.to_string()),
         ("height", &height.to_string()),
     ]);
-    Ok(Plan { values: values.clone(), model_dir, key, frames, fps: manifest.native.fps })
+    Ok(Plan {
+        values: values.clone(),
+        model_dir,
+        key,
+        frames,
+        fps: manifest.native.fps,
+    })
 }
 
 /// The message of a cancelled generation.
@@ -119,8 +134,12 @@ pub fn obtain(plan: &Plan, observer: &mut dyn Observer) -> OfxResult<(Arc<Cached
 /// Runs the engine for `plan`.
 fn run(plan: &Plan, observer: &mut dyn Observer) -> OfxResult<CachedClip> {
     let device = Device::parse(plan.values.device).map_err(engine_error)?;
-    let options = SessionOptions { device, intra_threads: 0 };
-    let model = engine::registry::get(&plan.model_dir, options, ort_library().as_deref()).map_err(engine_error)?;
+    let options = SessionOptions {
+        device,
+        intra_threads: 0,
+    };
+    let model = engine::registry::get(&plan.model_dir, options, ort_library().as_deref())
+        .map_err(engine_error)?;
     let video = engine::generate(&model, &plan.values.request, observer).map_err(engine_error)?;
     let mut summary = format!(
         "{} frames, {}x{}, {}, {:.1} s",

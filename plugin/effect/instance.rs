@@ -46,7 +46,9 @@ pub fn state(effect: &EffectHandle) -> Option<Arc<Instance>> {
 
 /// InstanceChanged: the two buttons.
 pub fn changed(effect: &EffectHandle, in_args: Option<&PropertySet>) -> OfxResult<Status> {
-    let Some(args) = in_args else { return Ok(Status::ReplyDefault) };
+    let Some(args) = in_args else {
+        return Ok(Status::ReplyDefault);
+    };
     if args.get_string(sys::kOfxPropType, 0)? != sys::kOfxTypeParameter.to_string_lossy() {
         return Ok(Status::ReplyDefault);
     }
@@ -86,8 +88,14 @@ pub struct HostProgress {
 impl HostProgress {
     /// A bar (when the host has a progress suite) and, for renders, the host's abort flag.
     pub fn new(effect: &EffectHandle, label: &str, watch_abort: bool) -> Self {
-        let bar = effect.host().start_progress(effect, label, "promptreel.generate");
-        Self { bar, cancelled: false, effect: watch_abort.then(|| effect.clone()) }
+        let bar = effect
+            .host()
+            .start_progress(effect, label, "promptreel.generate");
+        Self {
+            bar,
+            cancelled: false,
+            effect: watch_abort.then(|| effect.clone()),
+        }
     }
 }
 
@@ -148,9 +156,15 @@ fn press_generate(effect: &EffectHandle, time: f64) -> OfxResult<Status> {
         }
         Err(e) => {
             set_status(effect, &e.message);
-            effect.host().set_persistent_message(effect, MessageKind::Error, &e.message);
+            effect
+                .host()
+                .set_persistent_message(effect, MessageKind::Error, &e.message);
             // A cancelled generation is the user's choice, not a failure of the action.
-            if e.message == generate::CANCELLED { Ok(Status::Ok) } else { Err(e) }
+            if e.message == generate::CANCELLED {
+                Ok(Status::Ok)
+            } else {
+                Err(e)
+            }
         }
     }
 }

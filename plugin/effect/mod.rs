@@ -23,7 +23,8 @@ pub const VERSION_MAJOR: u32 = 1;
 pub const VERSION_MINOR: u32 = 0;
 pub const LABEL: &str = "Text to Video";
 pub const GROUPING: &str = "Promptreel";
-pub const DESCRIPTION: &str = "Generates video from a text prompt with a diffusion model running in ONNX Runtime.";
+pub const DESCRIPTION: &str =
+    "Generates video from a text prompt with a diffusion model running in ONNX Runtime.";
 
 /// The optional input clip of the General context (image-to-video later; unused for now).
 pub const SOURCE_CLIP: &CStr = c"Source";

@@ -15,30 +15,115 @@ pub struct Meta {
 
 macro_rules! meta {
     ($id:ident, $name:literal, $label:literal, $hint:literal) => {
-        pub const $id: Meta = Meta { name: $name, label: $label, hint: $hint };
+        pub const $id: Meta = Meta {
+            name: $name,
+            label: $label,
+            hint: $hint,
+        };
     };
 }
 
-meta!(PROMPT, "prompt", "Prompt", "What the clip shows, in plain words.");
-meta!(NEGATIVE, "negative", "Negative prompt", "What the clip should avoid (used when Guidance is above 1).");
-meta!(SEED, "seed", "Seed", "The random seed: the same seed and settings give the same clip.");
+meta!(
+    PROMPT,
+    "prompt",
+    "Prompt",
+    "What the clip shows, in plain words."
+);
+meta!(
+    NEGATIVE,
+    "negative",
+    "Negative prompt",
+    "What the clip should avoid (used when Guidance is above 1)."
+);
+meta!(
+    SEED,
+    "seed",
+    "Seed",
+    "The random seed: the same seed and settings give the same clip."
+);
 meta!(NEW_SEED, "newSeed", "New seed", "Pick a new random seed.");
-meta!(STEPS, "steps", "Steps", "Denoising steps: more is slower and usually cleaner.");
-meta!(GUIDANCE, "guidance", "Guidance", "How strongly the prompt steers the clip; 1 turns guidance off.");
-meta!(SCHEDULER, "scheduler", "Scheduler", "The sampling method; Model default uses the model's own.");
-meta!(FRAMES, "frames", "Frames", "Frames to generate; 0 uses the model's default length.");
-meta!(RESOLUTION, "resolution", "Resolution", "The size the model generates at, before fitting into the output.");
-meta!(FIT, "fit", "Fit into output", "Fit: whole clip, letterboxed. Fill: cover the frame, cropped. Stretch: distort to fill.");
-meta!(MODEL, "modelFolder", "Model folder", "A Promptreel model package folder; empty uses the bundled model.");
-meta!(DEVICE, "device", "Device", "Where the model runs; Auto picks the fastest available.");
-meta!(COLOUR, "outputColour", "Output colour", "sRGB display values (Resolve) or linear light (Natron, linear pipelines).");
-meta!(GENERATE, "generate", "Generate", "Generate the clip now, with progress and a cancel button.");
+meta!(
+    STEPS,
+    "steps",
+    "Steps",
+    "Denoising steps: more is slower and usually cleaner."
+);
+meta!(
+    GUIDANCE,
+    "guidance",
+    "Guidance",
+    "How strongly the prompt steers the clip; 1 turns guidance off."
+);
+meta!(
+    SCHEDULER,
+    "scheduler",
+    "Scheduler",
+    "The sampling method; Model default uses the model's own."
+);
+meta!(
+    FRAMES,
+    "frames",
+    "Frames",
+    "Frames to generate; 0 uses the model's default length."
+);
+meta!(
+    RESOLUTION,
+    "resolution",
+    "Resolution",
+    "The size the model generates at, before fitting into the output."
+);
+meta!(
+    FIT,
+    "fit",
+    "Fit into output",
+    "Fit: whole clip, letterboxed. Fill: cover the frame, cropped. Stretch: distort to fill."
+);
+meta!(
+    MODEL,
+    "modelFolder",
+    "Model folder",
+    "A Promptreel model package folder; empty uses the bundled model."
+);
+meta!(
+    DEVICE,
+    "device",
+    "Device",
+    "Where the model runs; Auto picks the fastest available."
+);
+meta!(
+    COLOUR,
+    "outputColour",
+    "Output colour",
+    "sRGB display values (Resolve) or linear light (Natron, linear pipelines)."
+);
+meta!(
+    GENERATE,
+    "generate",
+    "Generate",
+    "Generate the clip now, with progress and a cancel button."
+);
 meta!(STATUS, "status", "Status", "What the last generation did.");
 
 /// Pages and what goes on them.
 pub const PAGES: &[(&str, &str, &[&Meta])] = &[
-    ("pagePrompt", "Prompt", &[&PROMPT, &NEGATIVE, &SEED, &NEW_SEED, &GENERATE, &STATUS]),
-    ("pageGeneration", "Generation", &[&STEPS, &GUIDANCE, &SCHEDULER, &FRAMES, &RESOLUTION, &MODEL, &DEVICE]),
+    (
+        "pagePrompt",
+        "Prompt",
+        &[&PROMPT, &NEGATIVE, &SEED, &NEW_SEED, &GENERATE, &STATUS],
+    ),
+    (
+        "pageGeneration",
+        "Generation",
+        &[
+            &STEPS,
+            &GUIDANCE,
+            &SCHEDULER,
+            &FRAMES,
+            &RESOLUTION,
+            &MODEL,
+            &DEVICE,
+        ],
+    ),
     ("pageOutput", "Output", &[&FIT, &COLOUR]),
 ];
 
@@ -69,12 +154,22 @@ pub const RESOLUTIONS: &[(&str, Option<(u32, u32)>)] = &[
     ("1024 x 576", Some((1024, 576))),
 ];
 
-pub const FITS: &[(&str, Fit)] = &[("Fit", Fit::Fit), ("Fill", Fit::Fill), ("Stretch", Fit::Stretch)];
+pub const FITS: &[(&str, Fit)] = &[
+    ("Fit", Fit::Fit),
+    ("Fill", Fit::Fill),
+    ("Stretch", Fit::Stretch),
+];
 
-pub const DEVICES: &[(&str, &str)] =
-    &[("Auto", "auto"), ("CPU", "cpu"), ("CUDA", "cuda"), ("DirectML", "directml"), ("CoreML", "coreml")];
+pub const DEVICES: &[(&str, &str)] = &[
+    ("Auto", "auto"),
+    ("CPU", "cpu"),
+    ("CUDA", "cuda"),
+    ("DirectML", "directml"),
+    ("CoreML", "coreml"),
+];
 
-pub const COLOURS: &[(&str, Colour)] = &[("sRGB (display)", Colour::Srgb), ("Linear", Colour::Linear)];
+pub const COLOURS: &[(&str, Colour)] =
+    &[("sRGB (display)", Colour::Srgb), ("Linear", Colour::Linear)];
 
 /// Everything the parameters say, read at one time.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,7 +187,9 @@ fn choice<T: Copy>(options: &[(&str, T)], index: i32, what: &str) -> OfxResult<T
         .ok()
         .and_then(|i| options.get(i))
         .map(|(_, v)| *v)
-        .ok_or_else(|| OfxError::failed(format!("{what} option {index} is not one Promptreel knows")))
+        .ok_or_else(|| {
+            OfxError::failed(format!("{what} option {index} is not one Promptreel knows"))
+        })
 }
 
 impl Values {

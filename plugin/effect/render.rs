@@ -14,7 +14,7 @@ use super::instance::HostProgress;
 use super::params::Values;
 use crate::cache::ClipKey;
 use crate::ofx::{EffectHandle, Image, OfxError, OfxResult, PixelDepth, PropertySet, Status, sys};
-use crate::resample::{Canvas, Colour, Fit, render_canvas};
+use crate::resample::{Canvas, Colour, Fit, Target, render_canvas};
 
 /// Canvases kept for scrubbing: the most recent ones, up to this many bytes.
 const CANVAS_BYTES: usize = 1 << 30;
@@ -30,8 +30,11 @@ struct CanvasKey {
     colour: Colour,
 }
 
-fn canvases() -> &'static Mutex<Vec<(CanvasKey, Arc<Canvas>)>> {
-    static C: OnceLock<Mutex<Vec<(CanvasKey, Arc<Canvas>)>>> = OnceLock::new();
+/// Recently used canvases, oldest first.
+type CanvasList = Mutex<Vec<(CanvasKey, Arc<Canvas>)>>;
+
+fn canvases() -> &'static CanvasList {
+    static C: OnceLock<CanvasList> = OnceLock::new();
     C.get_or_init(Default::default)
 }
 
@@ -40,7 +43,10 @@ pub fn purge_canvases() {
     canvases().lock().clear();
 }
 
-fn canvas_for(key: CanvasKey, make: impl FnOnce() -> Result<Canvas, String>) -> OfxResult<Arc<Canvas>> {
+fn canvas_for(
+    key: CanvasKey,
+    make: impl FnOnce() -> Result<Canvas, String>,
+) -> OfxResult<Arc<Canvas>> {
     {
         let mut list = canvases().lock();
         if let Some(i) = list.iter().position(|(k, _)| *k == key) {
@@ -50,7 +56,9 @@ fn canvas_for(key: CanvasKey, make: impl FnOnce() -> Result<Canvas, String>) -> 
             return Ok(canvas);
         }
     }
-    let canvas = Arc::new(make().map_err(|e| OfxError::failed(format!("Promptreel could not fit the frame: {e}")))?);
+    let canvas = Arc::new(
+        make().map_err(|e| OfxError::failed(format!("Promptreel could not fit the frame: {e}")))?,
+    );
     let mut list = canvases().lock();
     list.push((key, canvas.clone()));
     let mut total: usize = list.iter().map(|(_, c)| c.rgba.len() * 4).sum();
@@ -63,9 +71,17 @@ fn canvas_for(key: CanvasKey, make: impl FnOnce() -> Result<Canvas, String>) -> 
 
 /// The frame rate the host runs the output at (falls back to the model's).
 fn host_fps(effect: &EffectHandle, model_fps: f64) -> f64 {
-    let from = |p: OfxResult<PropertySet>| p.and_then(|p| p.get_double(sys::kOfxImageEffectPropFrameRate, 0));
-    let out = effect.clip(sys::kOfxImageEffectOutputClipName).map(|c| *c.properties());
-    from(out).or_else(|_| from(effect.properties())).ok().filter(|f| f.is_finite() && *f > 0.0).unwrap_or(model_fps)
+    let from = |p: OfxResult<PropertySet>| {
+        p.and_then(|p| p.get_double(sys::kOfxImageEffectPropFrameRate, 0))
+    };
+    let out = effect
+        .clip(sys::kOfxImageEffectOutputClipName)
+        .map(|c| *c.properties());
+    from(out)
+        .or_else(|_| from(effect.properties()))
+        .ok()
+        .filter(|f| f.is_finite() && *f > 0.0)
+        .unwrap_or(model_fps)
 }
 
 /// Host frames the clip spans: model frames scaled by the frame-rate ratio.
@@ -83,10 +99,17 @@ pub fn model_frame(time: f64, model_frames: usize, model_fps: f64, host_fps: f64
 }
 
 /// GetClipPreferences: the output changes every frame.
-pub fn clip_preferences(_effect: &EffectHandle, out_args: Option<&PropertySet>) -> OfxResult<Status> {
+pub fn clip_preferences(
+    _effect: &EffectHandle,
+    out_args: Option<&PropertySet>,
+) -> OfxResult<Status> {
     let out = out_args.ok_or_else(|| OfxError::failed("GetClipPreferences without outArgs"))?;
     out.set_int(sys::kOfxImageEffectFrameVarying, 0, 1)?;
-    let _ = out.set_string(sys::kOfxImageEffectPropPreMultiplication, 0, &sys::kOfxImageOpaque.to_string_lossy());
+    let _ = out.set_string(
+        sys::kOfxImageEffectPropPreMultiplication,
+        0,
+        &sys::kOfxImageOpaque.to_string_lossy(),
+    );
     Ok(Status::Ok)
 }
 
@@ -102,13 +125,25 @@ pub fn time_domain(effect: &EffectHandle, out_args: Option<&PropertySet>) -> Ofx
 /// The project rectangle in canonical coordinates: x1, y1, x2, y2.
 fn project_rect(effect: &EffectHandle) -> Option<[f64; 4]> {
     let props = effect.properties().ok()?;
-    let size = props.get_doubles::<2>(sys::kOfxImageEffectPropProjectSize).ok()?;
-    let offset = props.get_doubles::<2>(sys::kOfxImageEffectPropProjectOffset).unwrap_or([0.0, 0.0]);
-    (size[0] > 0.0 && size[1] > 0.0).then_some([offset[0], offset[1], offset[0] + size[0], offset[1] + size[1]])
+    let size = props
+        .get_doubles::<2>(sys::kOfxImageEffectPropProjectSize)
+        .ok()?;
+    let offset = props
+        .get_doubles::<2>(sys::kOfxImageEffectPropProjectOffset)
+        .unwrap_or([0.0, 0.0]);
+    (size[0] > 0.0 && size[1] > 0.0).then_some([
+        offset[0],
+        offset[1],
+        offset[0] + size[0],
+        offset[1] + size[1],
+    ])
 }
 
 /// GetRegionOfDefinition: the project frame.
-pub fn region_of_definition(effect: &EffectHandle, out_args: Option<&PropertySet>) -> OfxResult<Status> {
+pub fn region_of_definition(
+    effect: &EffectHandle,
+    out_args: Option<&PropertySet>,
+) -> OfxResult<Status> {
     let out = out_args.ok_or_else(|| OfxError::failed("GetRegionOfDefinition without outArgs"))?;
     match project_rect(effect) {
         Some(r) => {
@@ -124,7 +159,9 @@ pub fn render(effect: &EffectHandle, in_args: Option<&PropertySet>) -> OfxResult
     let args = in_args.ok_or_else(|| OfxError::failed("Render without inArgs"))?;
     let time = args.get_double(sys::kOfxPropTime, 0)?;
     let window = args.get_ints::<4>(sys::kOfxImageEffectPropRenderWindow)?;
-    let scale = args.get_doubles::<2>(sys::kOfxImageEffectPropRenderScale).unwrap_or([1.0, 1.0]);
+    let scale = args
+        .get_doubles::<2>(sys::kOfxImageEffectPropRenderScale)
+        .unwrap_or([1.0, 1.0]);
 
     let values = Values::read(&effect.params()?, time)?;
     let plan: Plan = generate::plan(&values)?;
@@ -132,7 +169,9 @@ pub fn render(effect: &EffectHandle, in_args: Option<&PropertySet>) -> OfxResult
     let (clip, _) = generate::obtain(&plan, &mut observer)?;
     drop(observer);
 
-    let mut image = effect.clip(sys::kOfxImageEffectOutputClipName)?.image(time)?;
+    let mut image = effect
+        .clip(sys::kOfxImageEffectOutputClipName)?
+        .image(time)?;
     let par = image.pixel_aspect;
     // The canvas is the project frame at this render scale, in pixels (x divided by the PAR).
     let [cx1, cy1, cx2, cy2] = project_rect(effect).unwrap_or([
@@ -158,8 +197,21 @@ pub fn render(effect: &EffectHandle, in_args: Option<&PropertySet>) -> OfxResult
         colour: values.colour,
     };
     let canvas = canvas_for(key, || {
-        let pixels = clip.frame(frame).ok_or_else(|| format!("frame {frame} is missing"))?;
-        render_canvas(pixels, clip.width, clip.height, width, height, par, values.fit, values.colour)
+        let pixels = clip
+            .frame(frame)
+            .ok_or_else(|| format!("frame {frame} is missing"))?;
+        render_canvas(
+            pixels,
+            clip.width,
+            clip.height,
+            &Target {
+                width,
+                height,
+                pixel_aspect: par,
+                fit: values.fit,
+                colour: values.colour,
+            },
+        )
     })?;
     write_window(&mut image, &canvas, (x0, y0), window);
     effect.host().clear_persistent_message(effect);
@@ -177,7 +229,10 @@ pub fn write_window(image: &mut Image, canvas: &Canvas, origin: (i32, i32), wind
     let (depth, comps, bx) = (image.depth, image.components, image.bounds[0]);
     let px = image.pixel_bytes();
     let rows = image.rows_mut(window[1], window[3]);
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
     let per = rows.len().div_ceil(threads).max(1);
     let mut rows = rows;
     std::thread::scope(|s| {
@@ -187,7 +242,10 @@ pub fn write_window(image: &mut Image, canvas: &Canvas, origin: (i32, i32), wind
             s.spawn(move || {
                 for (y, row) in chunk {
                     let top_down = i64::from(canvas.height as i32 - 1) - i64::from(y - origin.1);
-                    let src = usize::try_from(top_down).ok().filter(|&r| r < canvas.height).map(|r| canvas.row(r));
+                    let src = usize::try_from(top_down)
+                        .ok()
+                        .filter(|&r| r < canvas.height)
+                        .map(|r| canvas.row(r));
                     let bytes = &mut row[(x1 - bx) as usize * px..(x2 - bx) as usize * px];
                     write_row(bytes, src, x1 - origin.0, canvas.width, depth, comps);
                 }
@@ -197,7 +255,14 @@ pub fn write_window(image: &mut Image, canvas: &Canvas, origin: (i32, i32), wind
 }
 
 /// Converts one row. `cx` is the canvas column of the first pixel.
-fn write_row(out: &mut [u8], src: Option<&[f32]>, cx: i32, canvas_w: usize, depth: PixelDepth, comps: usize) {
+fn write_row(
+    out: &mut [u8],
+    src: Option<&[f32]>,
+    cx: i32,
+    canvas_w: usize,
+    depth: PixelDepth,
+    comps: usize,
+) {
     let px_bytes = comps * depth.bytes();
     // Fast path: a fully covered RGBA float row is a straight copy.
     if let (Some(src), PixelDepth::Float, 4, Ok(start)) = (src, depth, comps, usize::try_from(cx)) {
@@ -210,7 +275,9 @@ fn write_row(out: &mut [u8], src: Option<&[f32]>, cx: i32, canvas_w: usize, dept
     for (i, px) in out.chunks_exact_mut(px_bytes).enumerate() {
         let col = i64::from(cx) + i as i64;
         let rgba: [f32; 4] = match (src, usize::try_from(col)) {
-            (Some(s), Ok(c)) if c < canvas_w => [s[c * 4], s[c * 4 + 1], s[c * 4 + 2], s[c * 4 + 3]],
+            (Some(s), Ok(c)) if c < canvas_w => {
+                [s[c * 4], s[c * 4 + 1], s[c * 4 + 2], s[c * 4 + 3]]
+            }
             _ => [0.0, 0.0, 0.0, 1.0],
         };
         let values: &[f32] = match comps {

@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use ofx_sys::status as st;
 use ofx_sys::OfxStatus;
+use ofx_sys::status as st;
 
 /// The statuses the plugin returns or receives, typed once near the FFI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +87,10 @@ pub type OfxResult<T> = Result<T, OfxError>;
 
 impl OfxError {
     pub fn new(status: Status, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self {
+            status,
+            message: message.into(),
+        }
     }
 
     /// A failure to show the user (kOfxStatFailed).
@@ -103,7 +106,10 @@ impl OfxError {
     /// A host call returned `status`.
     pub fn host_call(call: &str, status: OfxStatus) -> Self {
         let name = st::name(status).unwrap_or("an unknown status");
-        Self::new(Status::from_raw(status), format!("the host's {call} returned {name} ({status})"))
+        Self::new(
+            Status::from_raw(status),
+            format!("the host's {call} returned {name} ({status})"),
+        )
     }
 }
 
@@ -117,5 +123,9 @@ impl std::error::Error for OfxError {}
 
 /// Turns a host call's status into a result.
 pub(crate) fn check(call: &str, status: OfxStatus) -> OfxResult<()> {
-    if status == st::kOfxStatOK { Ok(()) } else { Err(OfxError::host_call(call, status)) }
+    if status == st::kOfxStatOK {
+        Ok(())
+    } else {
+        Err(OfxError::host_call(call, status))
+    }
 }

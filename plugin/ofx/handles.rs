@@ -25,7 +25,10 @@ unsafe impl Sync for EffectHandle {}
 impl EffectHandle {
     /// Wraps the handle an action received; `None` for null.
     pub(crate) fn from_raw(handle: *const c_void, host: Arc<Host>) -> Option<Self> {
-        (!handle.is_null()).then(|| Self { handle: handle as sys::OfxImageEffectHandle, host })
+        (!handle.is_null()).then_some(Self {
+            handle: handle as sys::OfxImageEffectHandle,
+            host,
+        })
     }
 
     pub(crate) fn raw(&self) -> sys::OfxImageEffectHandle {
@@ -39,16 +42,25 @@ impl EffectHandle {
 
     /// The effect's property set.
     pub fn properties(&self) -> OfxResult<PropertySet> {
-        let f = self.host.effect.getPropertySet.ok_or_else(|| OfxError::missing_feature("getPropertySet"))?;
+        let f = self
+            .host
+            .effect
+            .getPropertySet
+            .ok_or_else(|| OfxError::missing_feature("getPropertySet"))?;
         let mut p: sys::OfxPropertySetHandle = std::ptr::null_mut();
         // SAFETY: live effect handle, out-pointer to a local.
         check("getPropertySet", unsafe { f(self.handle, &mut p) })?;
-        PropertySet::from_raw_opt(p, self.host.prop).ok_or_else(|| OfxError::failed("the host gave no effect properties"))
+        PropertySet::from_raw_opt(p, self.host.prop)
+            .ok_or_else(|| OfxError::failed("the host gave no effect properties"))
     }
 
     /// The effect's parameter set.
     pub fn params(&self) -> OfxResult<ParamSet> {
-        let f = self.host.effect.getParamSet.ok_or_else(|| OfxError::missing_feature("getParamSet"))?;
+        let f = self
+            .host
+            .effect
+            .getParamSet
+            .ok_or_else(|| OfxError::missing_feature("getParamSet"))?;
         let mut p: sys::OfxParamSetHandle = std::ptr::null_mut();
         // SAFETY: as above.
         check("getParamSet", unsafe { f(self.handle, &mut p) })?;
@@ -60,26 +72,47 @@ impl EffectHandle {
 
     /// Defines a clip (Describe in context) and returns its descriptor properties.
     pub fn define_clip(&self, name: &CStr) -> OfxResult<PropertySet> {
-        let f = self.host.effect.clipDefine.ok_or_else(|| OfxError::missing_feature("clipDefine"))?;
+        let f = self
+            .host
+            .effect
+            .clipDefine
+            .ok_or_else(|| OfxError::missing_feature("clipDefine"))?;
         let mut p: sys::OfxPropertySetHandle = std::ptr::null_mut();
         // SAFETY: live descriptor handle, NUL-terminated name, out-pointer to a local.
-        check("clipDefine", unsafe { f(self.handle, name.as_ptr(), &mut p) })?;
-        PropertySet::from_raw_opt(p, self.host.prop).ok_or_else(|| OfxError::failed("the host gave no clip properties"))
+        check("clipDefine", unsafe {
+            f(self.handle, name.as_ptr(), &mut p)
+        })?;
+        PropertySet::from_raw_opt(p, self.host.prop)
+            .ok_or_else(|| OfxError::failed("the host gave no clip properties"))
     }
 
     /// The instance's clip called `name`.
     pub fn clip(&self, name: &CStr) -> OfxResult<Clip> {
-        let f = self.host.effect.clipGetHandle.ok_or_else(|| OfxError::missing_feature("clipGetHandle"))?;
+        let f = self
+            .host
+            .effect
+            .clipGetHandle
+            .ok_or_else(|| OfxError::missing_feature("clipGetHandle"))?;
         let mut clip: sys::OfxImageClipHandle = std::ptr::null_mut();
         let mut p: sys::OfxPropertySetHandle = std::ptr::null_mut();
         // SAFETY: as above.
-        check("clipGetHandle", unsafe { f(self.handle, name.as_ptr(), &mut clip, &mut p) })?;
-        let props = PropertySet::from_raw_opt(p, self.host.prop)
-            .ok_or_else(|| OfxError::failed(format!("the host has no clip {}", name.to_string_lossy())))?;
+        check("clipGetHandle", unsafe {
+            f(self.handle, name.as_ptr(), &mut clip, &mut p)
+        })?;
+        let props = PropertySet::from_raw_opt(p, self.host.prop).ok_or_else(|| {
+            OfxError::failed(format!("the host has no clip {}", name.to_string_lossy()))
+        })?;
         if clip.is_null() {
-            return Err(OfxError::failed(format!("the host has no clip {}", name.to_string_lossy())));
+            return Err(OfxError::failed(format!(
+                "the host has no clip {}",
+                name.to_string_lossy()
+            )));
         }
-        Ok(Clip { handle: clip, props, host: self.host.clone() })
+        Ok(Clip {
+            handle: clip,
+            props,
+            host: self.host.clone(),
+        })
     }
 
     /// Whether the host wants the current render to stop.
@@ -93,7 +126,8 @@ impl EffectHandle {
 
     /// Stores a pointer-sized value as the instance's private data.
     pub fn set_instance_data(&self, data: *mut c_void) -> OfxResult<()> {
-        self.properties()?.set_pointer(sys::kOfxPropInstanceData, 0, data)
+        self.properties()?
+            .set_pointer(sys::kOfxPropInstanceData, 0, data)
     }
 
     /// The instance's private data pointer (null if none).
@@ -120,10 +154,16 @@ impl Clip {
 
     /// Fetches the clip's image at `time` (the output image when this is the output clip).
     pub fn image(&self, time: f64) -> OfxResult<Image> {
-        let f = self.host.effect.clipGetImage.ok_or_else(|| OfxError::missing_feature("clipGetImage"))?;
+        let f = self
+            .host
+            .effect
+            .clipGetImage
+            .ok_or_else(|| OfxError::missing_feature("clipGetImage"))?;
         let mut p: sys::OfxPropertySetHandle = std::ptr::null_mut();
         // SAFETY: live clip handle; a null region asks for the whole image.
-        check("clipGetImage", unsafe { f(self.handle, time, std::ptr::null(), &mut p) })?;
+        check("clipGetImage", unsafe {
+            f(self.handle, time, std::ptr::null(), &mut p)
+        })?;
         let props = PropertySet::from_raw_opt(p, self.host.prop)
             .ok_or_else(|| OfxError::failed("the host returned no image"))?;
         let release = self.host.effect.clipReleaseImage;

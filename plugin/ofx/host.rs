@@ -42,7 +42,9 @@ pub fn set_host_pointer(host: *mut sys::OfxHost) {
 pub fn install_host() -> OfxResult<Arc<Host>> {
     let ptr = HOST_PTR.load(Ordering::SeqCst);
     if ptr.is_null() {
-        return Err(OfxError::missing_feature("the host did not call setHost before Load"));
+        return Err(OfxError::missing_feature(
+            "the host did not call setHost before Load",
+        ));
     }
     // SAFETY: the host gave us this pointer in setHost and guarantees it outlives the plugin.
     let ofx_host = unsafe { &*ptr };
@@ -69,11 +71,22 @@ pub fn install_host() -> OfxResult<Arc<Host>> {
             Ok(p)
         }
     };
-    let prop = suite(required(sys::kOfxPropertySuite, get(sys::kOfxPropertySuite, 1))?);
-    let param = suite(required(sys::kOfxParameterSuite, get(sys::kOfxParameterSuite, 1))?);
-    let effect = suite(required(sys::kOfxImageEffectSuite, get(sys::kOfxImageEffectSuite, 1))?);
+    let prop = suite(required(
+        sys::kOfxPropertySuite,
+        get(sys::kOfxPropertySuite, 1),
+    )?);
+    let param = suite(required(
+        sys::kOfxParameterSuite,
+        get(sys::kOfxParameterSuite, 1),
+    )?);
+    let effect = suite(required(
+        sys::kOfxImageEffectSuite,
+        get(sys::kOfxImageEffectSuite, 1),
+    )?);
     let (Some(prop), Some(param), Some(effect)) = (prop, param, effect) else {
-        return Err(OfxError::missing_feature("a required host suite is missing"));
+        return Err(OfxError::missing_feature(
+            "a required host suite is missing",
+        ));
     };
     let host = Arc::new(Host {
         props: PropertySet::from_raw(ofx_host.host, prop),
@@ -133,7 +146,9 @@ impl Host {
 
     /// The host's name (kOfxPropName), e.g. "DaVinciResolve".
     pub fn name(&self) -> String {
-        self.props.get_string(sys::kOfxPropName, 0).unwrap_or_default()
+        self.props
+            .get_string(sys::kOfxPropName, 0)
+            .unwrap_or_default()
     }
 
     /// Whether the host offers the multithread suite (Resolve does not).
@@ -159,18 +174,35 @@ impl Host {
         let text = c_text(text);
         // SAFETY: the handle is a live instance; the format string is "%s" with one C string.
         let status = unsafe {
-            f(effect.raw() as *mut c_void, kind.raw().as_ptr(), std::ptr::null(), c"%s".as_ptr(), text.as_ptr())
+            f(
+                effect.raw() as *mut c_void,
+                kind.raw().as_ptr(),
+                std::ptr::null(),
+                c"%s".as_ptr(),
+                text.as_ptr(),
+            )
         };
         status == sys::kOfxStatOK || status == sys::kOfxStatReplyDefault
     }
 
     /// Sets the instance's persistent message (v2); falls back to a one-off message.
-    pub fn set_persistent_message(&self, effect: &EffectHandle, kind: MessageKind, text: &str) -> bool {
+    pub fn set_persistent_message(
+        &self,
+        effect: &EffectHandle,
+        kind: MessageKind,
+        text: &str,
+    ) -> bool {
         if let Some(f) = self.message_v2.and_then(|m| m.setPersistentMessage) {
             let text = c_text(text);
             // SAFETY: as in post_message.
             let status = unsafe {
-                f(effect.raw() as *mut c_void, kind.raw().as_ptr(), std::ptr::null(), c"%s".as_ptr(), text.as_ptr())
+                f(
+                    effect.raw() as *mut c_void,
+                    kind.raw().as_ptr(),
+                    std::ptr::null(),
+                    c"%s".as_ptr(),
+                    text.as_ptr(),
+                )
             };
             return status == sys::kOfxStatOK;
         }
@@ -191,20 +223,32 @@ impl Host {
         let id_c = c_text(id);
         let handle = effect.raw() as *mut c_void;
         if let Some(p) = self.progress_v2 {
-            let (Some(begin), Some(update), Some(end)) = (p.progressStart, p.progressUpdate, p.progressEnd) else {
+            let (Some(begin), Some(update), Some(end)) =
+                (p.progressStart, p.progressUpdate, p.progressEnd)
+            else {
                 return None;
             };
             // SAFETY: live instance handle, NUL-terminated strings.
             let status = unsafe { begin(handle, label_c.as_ptr(), id_c.as_ptr()) };
-            return (status == sys::kOfxStatOK).then_some(Progress { handle, update, end });
+            return (status == sys::kOfxStatOK).then_some(Progress {
+                handle,
+                update,
+                end,
+            });
         }
         let p = self.progress_v1?;
-        let (Some(begin), Some(update), Some(end)) = (p.progressStart, p.progressUpdate, p.progressEnd) else {
+        let (Some(begin), Some(update), Some(end)) =
+            (p.progressStart, p.progressUpdate, p.progressEnd)
+        else {
             return None;
         };
         // SAFETY: as above.
         let status = unsafe { begin(handle, label_c.as_ptr()) };
-        (status == sys::kOfxStatOK).then_some(Progress { handle, update, end })
+        (status == sys::kOfxStatOK).then_some(Progress {
+            handle,
+            update,
+            end,
+        })
     }
 }
 

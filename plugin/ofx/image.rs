@@ -77,14 +77,18 @@ impl Image {
         img.data = img.props.get_pointer(sys::kOfxImagePropData, 0)? as *mut u8;
         img.bounds = img.props.get_ints::<4>(sys::kOfxImagePropBounds)?;
         img.row_bytes = img.props.get_int(sys::kOfxImagePropRowBytes, 0)? as isize;
-        let depth = img.props.get_string(sys::kOfxImageEffectPropPixelDepth, 0)?;
+        let depth = img
+            .props
+            .get_string(sys::kOfxImageEffectPropPixelDepth, 0)?;
         img.depth = PixelDepth::parse(&depth).ok_or_else(|| {
             OfxError::new(
                 super::error::Status::ErrImageFormat,
                 format!("Promptreel cannot write {depth} images; use 8-bit, 16-bit or float"),
             )
         })?;
-        let comps = img.props.get_string(sys::kOfxImageEffectPropComponents, 0)?;
+        let comps = img
+            .props
+            .get_string(sys::kOfxImageEffectPropComponents, 0)?;
         img.components = match comps.as_str() {
             c if c == sys::kOfxImageComponentRGBA.to_str().unwrap_or_default() => 4,
             c if c == sys::kOfxImageComponentRGB.to_str().unwrap_or_default() => 3,
@@ -96,8 +100,14 @@ impl Image {
                 ));
             }
         };
-        img.pixel_aspect = img.props.get_double(sys::kOfxImagePropPixelAspectRatio, 0).unwrap_or(1.0);
-        img.render_scale = img.props.get_doubles::<2>(sys::kOfxImageEffectPropRenderScale).unwrap_or([1.0, 1.0]);
+        img.pixel_aspect = img
+            .props
+            .get_double(sys::kOfxImagePropPixelAspectRatio, 0)
+            .unwrap_or(1.0);
+        img.render_scale = img
+            .props
+            .get_doubles::<2>(sys::kOfxImageEffectPropRenderScale)
+            .unwrap_or([1.0, 1.0]);
         let width = (img.bounds[2] - img.bounds[0]).max(0) as usize;
         let min_row = width * img.components * img.depth.bytes();
         if img.data.is_null() || img.row_bytes.unsigned_abs() < min_row {

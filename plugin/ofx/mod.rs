@@ -18,7 +18,9 @@ mod props;
 
 pub use error::{OfxError, OfxResult, Status};
 pub use handles::{Clip, EffectHandle};
-pub use host::{Host, MessageKind, Progress, current_host, install_host, set_host_pointer, uninstall_host};
+pub use host::{
+    Host, MessageKind, Progress, current_host, install_host, set_host_pointer, uninstall_host,
+};
 pub use image::{Image, PixelDepth};
 pub use params::{Param, ParamSet, ParamType};
 pub use platform::plugin_binary_dir;

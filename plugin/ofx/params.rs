@@ -60,7 +60,8 @@ unsafe impl Send for Param {}
 unsafe impl Sync for Param {}
 
 fn cname(name: &str) -> OfxResult<CString> {
-    CString::new(name).map_err(|_| OfxError::failed(format!("parameter name {name:?} contains NUL")))
+    CString::new(name)
+        .map_err(|_| OfxError::failed(format!("parameter name {name:?} contains NUL")))
 }
 
 impl ParamSet {
@@ -69,47 +70,64 @@ impl ParamSet {
         suite: &'static sys::OfxParameterSuiteV1,
         props: &'static sys::OfxPropertySuiteV1,
     ) -> Self {
-        Self { handle, suite, props }
+        Self {
+            handle,
+            suite,
+            props,
+        }
     }
 
     /// Defines a parameter (Describe in context) and returns its property set.
     pub fn define(&self, kind: ParamType, name: &str) -> OfxResult<PropertySet> {
-        let f = self
-            .suite
-            .paramDefine
-            .ok_or_else(|| OfxError::missing_feature("the host's parameter suite lacks paramDefine"))?;
+        let f = self.suite.paramDefine.ok_or_else(|| {
+            OfxError::missing_feature("the host's parameter suite lacks paramDefine")
+        })?;
         let n = cname(name)?;
         let mut props: sys::OfxPropertySetHandle = std::ptr::null_mut();
         // SAFETY: live param set handle, NUL-terminated type and name, out-pointer to a local.
-        check(&format!("paramDefine({name})"), unsafe { f(self.handle, kind.raw().as_ptr(), n.as_ptr(), &mut props) })?;
+        check(&format!("paramDefine({name})"), unsafe {
+            f(self.handle, kind.raw().as_ptr(), n.as_ptr(), &mut props)
+        })?;
         if props.is_null() {
-            return Err(OfxError::failed(format!("the host gave no properties for parameter {name}")));
+            return Err(OfxError::failed(format!(
+                "the host gave no properties for parameter {name}"
+            )));
         }
         Ok(PropertySet::from_raw(props, self.props))
     }
 
     /// The instance parameter called `name`.
     pub fn get(&self, name: &str) -> OfxResult<Param> {
-        let f = self
-            .suite
-            .paramGetHandle
-            .ok_or_else(|| OfxError::missing_feature("the host's parameter suite lacks paramGetHandle"))?;
+        let f = self.suite.paramGetHandle.ok_or_else(|| {
+            OfxError::missing_feature("the host's parameter suite lacks paramGetHandle")
+        })?;
         let n = cname(name)?;
         let mut handle: sys::OfxParamHandle = std::ptr::null_mut();
         let mut props: sys::OfxPropertySetHandle = std::ptr::null_mut();
         // SAFETY: as in define.
-        check(&format!("paramGetHandle({name})"), unsafe { f(self.handle, n.as_ptr(), &mut handle, &mut props) })?;
+        check(&format!("paramGetHandle({name})"), unsafe {
+            f(self.handle, n.as_ptr(), &mut handle, &mut props)
+        })?;
         if handle.is_null() || props.is_null() {
-            return Err(OfxError::failed(format!("the host has no parameter {name}")));
+            return Err(OfxError::failed(format!(
+                "the host has no parameter {name}"
+            )));
         }
-        Ok(Param { handle, suite: self.suite, props: PropertySet::from_raw(props, self.props) })
+        Ok(Param {
+            handle,
+            suite: self.suite,
+            props: PropertySet::from_raw(props, self.props),
+        })
     }
 }
 
 macro_rules! param_fn {
     ($self:ident, $name:ident) => {
         $self.suite.$name.ok_or_else(|| {
-            OfxError::missing_feature(concat!("the host's parameter suite lacks ", stringify!($name)))
+            OfxError::missing_feature(concat!(
+                "the host's parameter suite lacks ",
+                stringify!($name)
+            ))
         })?
     };
 }
@@ -125,7 +143,9 @@ impl Param {
         let f = param_fn!(self, paramGetValueAtTime);
         let mut v: c_int = 0;
         // SAFETY: int-like params take one `int*` after the time (OFX variadic convention).
-        check("paramGetValueAtTime", unsafe { f(self.handle, time, &mut v as *mut c_int) })?;
+        check("paramGetValueAtTime", unsafe {
+            f(self.handle, time, &mut v as *mut c_int)
+        })?;
         Ok(v)
     }
 
@@ -134,7 +154,9 @@ impl Param {
         let f = param_fn!(self, paramGetValueAtTime);
         let mut v = 0.0f64;
         // SAFETY: double params take one `double*` after the time.
-        check("paramGetValueAtTime", unsafe { f(self.handle, time, &mut v as *mut f64) })?;
+        check("paramGetValueAtTime", unsafe {
+            f(self.handle, time, &mut v as *mut f64)
+        })?;
         Ok(v)
     }
 
@@ -144,7 +166,9 @@ impl Param {
         let mut v: *const c_char = std::ptr::null();
         // SAFETY: string params take one `const char**`; the host keeps the string alive until
         // the next call, and we copy it at once.
-        check("paramGetValueAtTime", unsafe { f(self.handle, time, &mut v as *mut *const c_char) })?;
+        check("paramGetValueAtTime", unsafe {
+            f(self.handle, time, &mut v as *mut *const c_char)
+        })?;
         if v.is_null() {
             return Ok(String::new());
         }

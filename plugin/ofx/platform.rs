@@ -22,7 +22,11 @@ mod imp {
             if libc::dladdr(addr, &mut info) == 0 || info.dli_fname.is_null() {
                 return None;
             }
-            let path = PathBuf::from(CStr::from_ptr(info.dli_fname).to_string_lossy().into_owned());
+            let path = PathBuf::from(
+                CStr::from_ptr(info.dli_fname)
+                    .to_string_lossy()
+                    .into_owned(),
+            );
             path.canonicalize().ok().or(Some(path))
         }
     }

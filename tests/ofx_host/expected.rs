@@ -50,10 +50,12 @@ pub struct Target {
 /// output-colour code. RGBA in [0, 1], ordered like [`Rendered::pixels`]: row `window.y1`
 /// first, `x1..x2` within a row, y up. Clips are generated once per settings and kept.
 pub fn expected_pixels(generation: &Generation, target: &Target) -> Option<Vec<[f32; 4]>> {
-    use promptreel_engine::{Device, GenerateRequest, SessionOptions, Silent, Video, generate, registry};
+    use promptreel_engine::{
+        Device, GenerateRequest, SessionOptions, Silent, Video, generate, registry,
+    };
     use promptreel_ofx::effect::params::{COLOURS, FITS, RESOLUTIONS, SCHEDULERS};
     use promptreel_ofx::effect::render::model_frame;
-    use promptreel_ofx::resample::render_canvas;
+    use promptreel_ofx::resample::{Target, render_canvas};
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
 
@@ -73,35 +75,54 @@ pub fn expected_pixels(generation: &Generation, target: &Target) -> Option<Vec<[
         initial_latents: None,
     };
     let key = format!("{generation:?}");
-    let cached = CLIPS.get_or_init(Default::default).lock().expect("clips").get(&key).cloned();
+    let cached = CLIPS
+        .get_or_init(Default::default)
+        .lock()
+        .expect("clips")
+        .get(&key)
+        .cloned();
     let video = match cached {
         Some(v) => v,
         None => {
-            let options = SessionOptions { device: Device::Cpu, intra_threads: 0 };
-            let model = registry::get(&generation.model_dir, options, None).expect("engine loads the model");
+            let options = SessionOptions {
+                device: Device::Cpu,
+                intra_threads: 0,
+            };
+            let model = registry::get(&generation.model_dir, options, None)
+                .expect("engine loads the model");
             let v = Arc::new(generate(&model, &request, &mut Silent).expect("engine generates"));
-            CLIPS.get_or_init(Default::default).lock().expect("clips").insert(key, v.clone());
+            CLIPS
+                .get_or_init(Default::default)
+                .lock()
+                .expect("clips")
+                .insert(key, v.clone());
             v
         }
     };
     let frame = model_frame(target.time, video.frame_count, video.fps, target.host_fps);
     let cw = (target.project.0 * target.render_scale).round() as usize;
     let ch = (target.project.1 * target.render_scale).round() as usize;
+    let target_canvas = Target {
+        width: cw,
+        height: ch,
+        pixel_aspect: 1.0,
+        fit: FITS[pick(generation.fit)].1,
+        colour: COLOURS[pick(generation.output_colour)].1,
+    };
     let canvas = render_canvas(
         video.frame(frame)?,
         video.width,
         video.height,
-        cw,
-        ch,
-        1.0,
-        FITS[pick(generation.fit)].1,
-        COLOURS[pick(generation.output_colour)].1,
+        &target_canvas,
     )
     .expect("canvas");
     let w = target.window;
     let mut out = Vec::new();
     for y in w.y1..w.y2 {
-        let row = usize::try_from(ch as i32 - 1 - y).ok().filter(|r| *r < ch).map(|r| canvas.row(r));
+        let row = usize::try_from(ch as i32 - 1 - y)
+            .ok()
+            .filter(|r| *r < ch)
+            .map(|r| canvas.row(r));
         for x in w.x1..w.x2 {
             let px = match (row, usize::try_from(x)) {
                 (Some(r), Ok(c)) if c < cw => [r[c * 4], r[c * 4 + 1], r[c * 4 + 2], r[c * 4 + 3]],

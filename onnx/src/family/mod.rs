@@ -36,5 +36,7 @@ pub(crate) fn for_name(name: FamilyName) -> &'static dyn Family {
 }
 
 fn shape_error(what: &str, shape: &[usize]) -> Error {
-    Error::setting(format!("{what} latents have shape {shape:?}, which this model cannot decode"))
+    Error::setting(format!(
+        "{what} latents have shape {shape:?}, which this model cannot decode"
+    ))
 }

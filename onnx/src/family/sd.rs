@@ -23,7 +23,12 @@ impl Family for StableDiffusion {
 
     fn latent_shape(&self, m: &Manifest, _frames: u32, width: u32, height: u32) -> Vec<usize> {
         let s = m.spatial_compression;
-        vec![1, m.latent_channels as usize, (height / s) as usize, (width / s) as usize]
+        vec![
+            1,
+            m.latent_channels as usize,
+            (height / s) as usize,
+            (width / s) as usize,
+        ]
     }
 
     fn frames_first(&self, latents: &TensorF32) -> Result<TensorF32> {

@@ -56,7 +56,9 @@ type WalkResult<T> = std::result::Result<T, String>;
 impl<R: Read + Seek> Walker<R> {
     fn byte(&mut self) -> WalkResult<u8> {
         let mut b = [0u8; 1];
-        self.r.read_exact(&mut b).map_err(|_| "the file ends in the middle of a field".to_string())?;
+        self.r
+            .read_exact(&mut b)
+            .map_err(|_| "the file ends in the middle of a field".to_string())?;
         Ok(b[0])
     }
 
@@ -74,7 +76,9 @@ impl<R: Read + Seek> Walker<R> {
 
     fn skip(&mut self, n: u64) -> WalkResult<()> {
         let n = i64::try_from(n).map_err(|_| "a field length is absurd".to_string())?;
-        self.r.seek(SeekFrom::Current(n)).map_err(|e| e.to_string())?;
+        self.r
+            .seek(SeekFrom::Current(n))
+            .map_err(|e| e.to_string())?;
         Ok(())
     }
 
@@ -139,7 +143,9 @@ impl<R: Read + Seek> Walker<R> {
             return Err("an external-data entry is longer than 64 KiB".into());
         }
         let mut buf = vec![0u8; size as usize];
-        self.r.read_exact(&mut buf).map_err(|_| "the file ends inside a string".to_string())?;
+        self.r
+            .read_exact(&mut buf)
+            .map_err(|_| "the file ends inside a string".to_string())?;
         String::from_utf8(buf).map_err(|_| "an external-data entry is not UTF-8".into())
     }
 }
@@ -147,14 +153,20 @@ impl<R: Read + Seek> Walker<R> {
 /// Lists the external-data locations recorded in the ONNX file at `path` (possibly none).
 pub fn external_locations(path: &Path) -> Result<Vec<String>> {
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let len = file.metadata().map_err(|e| Error::io("read the size of", path, e))?.len();
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io("read the size of", path, e))?
+        .len();
     if len == 0 {
         return Err(Error::package(format!(
             "{} is empty; re-export the model or copy the file again",
             path.display()
         )));
     }
-    let mut w = Walker { r: BufReader::with_capacity(64 * 1024, file), locations: Vec::new() };
+    let mut w = Walker {
+        r: BufReader::with_capacity(64 * 1024, file),
+        locations: Vec::new(),
+    };
     w.message(Msg::Model, len, 0).map_err(|why| {
         Error::package(format!(
             "{} is not a valid ONNX file ({why}); it may be truncated or corrupt: re-export it \
@@ -176,7 +188,9 @@ pub fn check_external_data(graph: &Path, root: &Path) -> Result<Vec<PathBuf>> {
     for loc in external_locations(graph)? {
         let rel = Path::new(&loc);
         let escapes = rel.is_absolute()
-            || rel.components().any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)));
+            || rel
+                .components()
+                .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)));
         let escape_err = || {
             Error::package(format!(
                 "{} refers to external data at {loc:?}, outside the model folder {}; refusing to \
@@ -261,7 +275,10 @@ mod tests {
         let graph = root.join("unet/model.onnx");
         std::fs::write(&graph, model_with_location("model.onnx_data")).expect("write");
         std::fs::write(root.join("unet/model.onnx_data"), [0u8; 16]).expect("write");
-        assert_eq!(external_locations(&graph).expect("parse"), vec!["model.onnx_data"]);
+        assert_eq!(
+            external_locations(&graph).expect("parse"),
+            vec!["model.onnx_data"]
+        );
         let files = check_external_data(&graph, &root).expect("inside");
         assert_eq!(files, vec![root.join("unet/model.onnx_data")]);
     }
@@ -272,9 +289,14 @@ mod tests {
         let graph = root.join("unet/model.onnx");
         for loc in ["../../etc/passwd", "/etc/passwd"] {
             std::fs::write(&graph, model_with_location(loc)).expect("write");
-            let err = check_external_data(&graph, &root).err().map(|e| e.to_string());
+            let err = check_external_data(&graph, &root)
+                .err()
+                .map(|e| e.to_string());
             let err = err.unwrap_or_default();
-            assert!(err.contains("outside the model folder") && err.contains(loc), "{err}");
+            assert!(
+                err.contains("outside the model folder") && err.contains(loc),
+                "{err}"
+            );
         }
     }
 
@@ -283,8 +305,14 @@ mod tests {
         let root = temp_dir("missing");
         let graph = root.join("unet/model.onnx");
         std::fs::write(&graph, model_with_location("weights.bin")).expect("write");
-        let err = check_external_data(&graph, &root).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("weights.bin") && err.contains("does not exist"), "{err}");
+        let err = check_external_data(&graph, &root)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("weights.bin") && err.contains("does not exist"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -293,10 +321,19 @@ mod tests {
         let graph = root.join("unet/model.onnx");
         let bytes = model_with_location("x.bin");
         std::fs::write(&graph, &bytes[..bytes.len() - 5]).expect("write");
-        let err = external_locations(&graph).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("truncated or corrupt") && err.contains("model.onnx"), "{err}");
+        let err = external_locations(&graph)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("truncated or corrupt") && err.contains("model.onnx"),
+            "{err}"
+        );
         std::fs::write(&graph, b"").expect("write");
-        let err = external_locations(&graph).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = external_locations(&graph)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("is empty"), "{err}");
     }
 }

@@ -226,7 +226,10 @@ impl Manifest {
             return bad("`name` and `version` must not be empty".into());
         }
         if self.latent_channels == 0 || self.latent_channels > 1024 {
-            return bad(format!("latent_channels {} is out of range 1..=1024", self.latent_channels));
+            return bad(format!(
+                "latent_channels {} is out of range 1..=1024",
+                self.latent_channels
+            ));
         }
         if !(1..=64).contains(&self.spatial_compression) {
             return bad(format!(
@@ -249,10 +252,16 @@ impl Manifest {
             ));
         }
         if self.family == FamilyName::Sd && n.frames != 1 {
-            return bad(format!("the sd family makes stills: native.frames must be 1, not {}", n.frames));
+            return bad(format!(
+                "the sd family makes stills: native.frames must be 1, not {}",
+                n.frames
+            ));
         }
         if !(self.vae.scaling_factor.is_finite() && self.vae.scaling_factor > 0.0) {
-            return bad(format!("vae.scaling_factor {} must be positive", self.vae.scaling_factor));
+            return bad(format!(
+                "vae.scaling_factor {} must be positive",
+                self.vae.scaling_factor
+            ));
         }
         if self.vae.decode_chunk_frames == 0 {
             return bad("vae.decode_chunk_frames must be at least 1".into());
@@ -299,15 +308,28 @@ mod tests {
 
     #[test]
     fn unknown_field_is_refused_by_name() {
-        let text = SAMPLE.replacen("\"format\": 1,", "\"format\": 1, \"latnet_channels\": 4,", 1);
-        let err = parse(&text).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("latnet_channels") && err.contains("pkg/promptreel.json"), "{err}");
+        let text = SAMPLE.replacen(
+            "\"format\": 1,",
+            "\"format\": 1, \"latnet_channels\": 4,",
+            1,
+        );
+        let err = parse(&text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("latnet_channels") && err.contains("pkg/promptreel.json"),
+            "{err}"
+        );
     }
 
     #[test]
     fn wrong_family_is_refused_with_the_valid_names() {
         let text = SAMPLE.replace("\"unet3d\"", "\"wan\"");
-        let err = parse(&text).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = parse(&text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("wan") && err.contains("unet3d, sd"), "{err}");
     }
 
@@ -315,12 +337,21 @@ mod tests {
     fn out_of_range_values_are_refused() {
         for (from, to, needle) in [
             ("\"format\": 1", "\"format\": 2", "format 2"),
-            ("\"spatial_compression\": 8", "\"spatial_compression\": 0", "spatial_compression"),
+            (
+                "\"spatial_compression\": 8",
+                "\"spatial_compression\": 0",
+                "spatial_compression",
+            ),
             ("\"max_length\": 77", "\"max_length\": 0", "max_length"),
             ("\"fps\": 8.0", "\"fps\": 0.0", "fps"),
         ] {
-            let err = parse(&SAMPLE.replace(from, to)).err().map(|e| e.to_string());
-            assert!(err.as_deref().unwrap_or_default().contains(needle), "{from}: {err:?}");
+            let err = parse(&SAMPLE.replace(from, to))
+                .err()
+                .map(|e| e.to_string());
+            assert!(
+                err.as_deref().unwrap_or_default().contains(needle),
+                "{from}: {err:?}"
+            );
         }
     }
 }

@@ -74,7 +74,8 @@ impl ModelPackage {
             )));
         }
         let manifest = Manifest::read(&root)?;
-        let scheduler = SchedulerConfig::from_file(&file_in(&root, &manifest.scheduler, "scheduler")?)?;
+        let scheduler =
+            SchedulerConfig::from_file(&file_in(&root, &manifest.scheduler, "scheduler")?)?;
         let tok_path = file_in(&root, &manifest.tokenizer.path, "tokenizer")?;
         let tokenizer = PromptTokenizer::load(
             &tok_path,
@@ -97,10 +98,22 @@ impl ModelPackage {
             for f in &external_data {
                 bytes += file_len(f)?;
             }
-            graphs.push(GraphFile { role, path, external_data, bytes });
+            graphs.push(GraphFile {
+                role,
+                path,
+                external_data,
+                bytes,
+            });
         }
         let (_, identity) = identity(&root)?;
-        Ok(Self { root, manifest, scheduler, tokenizer, graphs, identity })
+        Ok(Self {
+            root,
+            manifest,
+            scheduler,
+            tokenizer,
+            graphs,
+            identity,
+        })
     }
 
     /// The canonical package folder.
@@ -157,7 +170,11 @@ pub fn identity(dir: &Path) -> Result<(Manifest, String)> {
         ))
     })?;
     let manifest = Manifest::read(&root)?;
-    let mut rels = vec![&manifest.text_encoder.path, &manifest.denoiser.path, &manifest.vae_decoder.path];
+    let mut rels = vec![
+        &manifest.text_encoder.path,
+        &manifest.denoiser.path,
+        &manifest.vae_decoder.path,
+    ];
     if let Some(enc) = &manifest.vae_encoder {
         rels.push(&enc.path);
     }
@@ -185,7 +202,10 @@ pub fn identity(dir: &Path) -> Result<(Manifest, String)> {
 /// Resolves `rel` inside `root`, refusing paths that leave it, and checks the file exists.
 fn file_in(root: &Path, rel: &str, what: &str) -> Result<PathBuf> {
     let p = Path::new(rel);
-    if p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+    if p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
         return Err(Error::package(format!(
             "{}: the {what} path {rel:?} must be relative to the model folder and stay inside it",
             root.join(manifest::MANIFEST_FILE).display()
@@ -203,5 +223,7 @@ fn file_in(root: &Path, rel: &str, what: &str) -> Result<PathBuf> {
 }
 
 fn file_len(path: &Path) -> Result<u64> {
-    Ok(std::fs::metadata(path).map_err(|e| Error::io("read the size of", path, e))?.len())
+    Ok(std::fs::metadata(path)
+        .map_err(|e| Error::io("read the size of", path, e))?
+        .len())
 }

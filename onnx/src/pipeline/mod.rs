@@ -28,9 +28,18 @@ const ENCODE_SHARE: f32 = 0.02;
 const DECODE_SHARE: f32 = 0.10;
 
 /// Generates a clip. Safe to call from several threads on the same model.
-pub fn generate(model: &Model, req: &GenerateRequest, observer: &mut dyn Observer) -> Result<Video> {
+pub fn generate(
+    model: &Model,
+    req: &GenerateRequest,
+    observer: &mut dyn Observer,
+) -> Result<Video> {
     let started = Instant::now();
-    let mut run = Run { observer, started, timings: Timings::default(), warnings: Vec::new() };
+    let mut run = Run {
+        observer,
+        started,
+        timings: Timings::default(),
+        warnings: Vec::new(),
+    };
 
     // 1. Check inputs.
     let settings = request::resolve(model, req)?;
@@ -42,15 +51,23 @@ pub fn generate(model: &Model, req: &GenerateRequest, observer: &mut dyn Observe
     let text_encoder = run.session(model, GraphRole::TextEncoder)?;
     let cond = run.encode(model, &text_encoder, &req.prompt, "prompt")?;
     let uncond = if guided {
-        Some(run.encode(model, &text_encoder, &req.negative_prompt, "negative prompt")?)
+        Some(run.encode(
+            model,
+            &text_encoder,
+            &req.negative_prompt,
+            "negative prompt",
+        )?)
     } else {
         None
     };
     run.report(Phase::EncodingPrompt, 1, 1, ENCODE_SHARE);
 
     // 3. Timesteps.
-    let (kind, karras) = settings.scheduler.map_or((None, None), |(k, c)| (Some(k), c));
-    let mut sched: Box<dyn Scheduler> = scheduler::build(model.package().scheduler_config(), kind, karras)?;
+    let (kind, karras) = settings
+        .scheduler
+        .map_or((None, None), |(k, c)| (Some(k), c));
+    let mut sched: Box<dyn Scheduler> =
+        scheduler::build(model.package().scheduler_config(), kind, karras)?;
     sched.set_timesteps(settings.steps as usize)?;
     let timesteps = sched.timesteps().to_vec();
 
@@ -102,7 +119,8 @@ pub fn generate(model: &Model, req: &GenerateRequest, observer: &mut dyn Observe
         }
         sched.step(&guided_out, i, &mut latents, &mut step_noise)?;
         run.timings.steps.push(step_started.elapsed());
-        let frac = ENCODE_SHARE + (1.0 - ENCODE_SHARE - DECODE_SHARE) * (i + 1) as f32 / timesteps.len() as f32;
+        let frac = ENCODE_SHARE
+            + (1.0 - ENCODE_SHARE - DECODE_SHARE) * (i + 1) as f32 / timesteps.len() as f32;
         run.report(Phase::Denoising, i + 1, timesteps.len(), frac);
     }
 
@@ -115,7 +133,11 @@ pub fn generate(model: &Model, req: &GenerateRequest, observer: &mut dyn Observe
     let per_frame = model.family().frames_first(&lat)?;
     let (n_frames, c, h, w) = match per_frame.shape.as_slice() {
         &[f, c, h, w] => (f, c, h, w),
-        s => return Err(Error::package(format!("unexpected frame latent shape {s:?}"))),
+        s => {
+            return Err(Error::package(format!(
+                "unexpected frame latent shape {s:?}"
+            )));
+        }
     };
     let chunk = (m.vae.decode_chunk_frames as usize).max(1);
     let frame_len = c * h * w;
@@ -128,7 +150,13 @@ pub fn generate(model: &Model, req: &GenerateRequest, observer: &mut dyn Observe
         let data = &per_frame.data[f0 * frame_len..(f0 + n) * frame_len];
         let input_shape = [n, c, h, w];
         let (out, took) = vae.run(
-            &[(m.vae_decoder.input.as_str(), Input::F32 { shape: &input_shape, data })],
+            &[(
+                m.vae_decoder.input.as_str(),
+                Input::F32 {
+                    shape: &input_shape,
+                    data,
+                },
+            )],
             &m.vae_decoder.output,
         )?;
         run.timings.vae_decoder += took;
@@ -208,7 +236,11 @@ struct Run<'o> {
 
 impl Run<'_> {
     fn check_cancel(&mut self) -> Result<()> {
-        if self.observer.should_cancel() { Err(Error::cancelled()) } else { Ok(()) }
+        if self.observer.should_cancel() {
+            Err(Error::cancelled())
+        } else {
+            Ok(())
+        }
     }
 
     /// The session for `role`; the first use creates it, which is timed apart from running.
@@ -220,7 +252,13 @@ impl Run<'_> {
     }
 
     fn report(&mut self, phase: Phase, done: usize, total: usize, fraction: f32) {
-        let p = Progress { phase, done, total, fraction, elapsed: self.started.elapsed() };
+        let p = Progress {
+            phase,
+            done,
+            total,
+            fraction,
+            elapsed: self.started.elapsed(),
+        };
         self.observer.progress(&p);
     }
 
@@ -242,9 +280,21 @@ impl Run<'_> {
             ));
         }
         let shape = [1, enc.ids.len()];
-        let mut inputs = vec![(m.text_encoder.input_ids.as_str(), Input::I64 { shape: &shape, data: &enc.ids })];
+        let mut inputs = vec![(
+            m.text_encoder.input_ids.as_str(),
+            Input::I64 {
+                shape: &shape,
+                data: &enc.ids,
+            },
+        )];
         if let Some(mask) = &m.text_encoder.attention_mask {
-            inputs.push((mask.as_str(), Input::I64 { shape: &shape, data: &enc.attention_mask }));
+            inputs.push((
+                mask.as_str(),
+                Input::I64 {
+                    shape: &shape,
+                    data: &enc.attention_mask,
+                },
+            ));
         }
         let (out, took) = te.run(&inputs, &m.text_encoder.output)?;
         self.timings.text_encoder += took;
@@ -270,12 +320,34 @@ impl Run<'_> {
         let ts_rank = unet.input(&d.timestep).map_or(0, |p| p.shape.len());
         let ts_data = vec![t; batch];
         let ts_shape: Vec<usize> = if ts_rank == 0 { vec![] } else { vec![batch] };
-        let ts_data = if ts_rank == 0 { &ts_data[..1] } else { &ts_data[..] };
+        let ts_data = if ts_rank == 0 {
+            &ts_data[..1]
+        } else {
+            &ts_data[..]
+        };
         let (out, took) = unet.run(
             &[
-                (d.sample.as_str(), Input::F32 { shape: &sample_shape, data: sample }),
-                (d.timestep.as_str(), Input::F32 { shape: &ts_shape, data: ts_data }),
-                (d.encoder_hidden_states.as_str(), Input::F32 { shape: &ehs.shape, data: &ehs.data }),
+                (
+                    d.sample.as_str(),
+                    Input::F32 {
+                        shape: &sample_shape,
+                        data: sample,
+                    },
+                ),
+                (
+                    d.timestep.as_str(),
+                    Input::F32 {
+                        shape: &ts_shape,
+                        data: ts_data,
+                    },
+                ),
+                (
+                    d.encoder_hidden_states.as_str(),
+                    Input::F32 {
+                        shape: &ehs.shape,
+                        data: &ehs.data,
+                    },
+                ),
             ],
             &d.output,
         )?;

@@ -77,7 +77,9 @@ pub(crate) fn resolve(model: &Model, req: &GenerateRequest) -> Result<Settings> 
     let s = m.spatial_compression;
     // Supplied latents fix the size wherever the request leaves it open.
     let (lf, lw, lh) = match req.initial_latents.as_ref().map(|l| l.shape.as_slice()) {
-        Some([.., f, h, w]) if family.sample_rank() == 5 => (Some(*f as u32), Some(*w as u32 * s), Some(*h as u32 * s)),
+        Some([.., f, h, w]) if family.sample_rank() == 5 => {
+            (Some(*f as u32), Some(*w as u32 * s), Some(*h as u32 * s))
+        }
         Some([.., h, w]) => (Some(1), Some(*w as u32 * s), Some(*h as u32 * s)),
         _ => (None, None, None),
     };
@@ -87,7 +89,9 @@ pub(crate) fn resolve(model: &Model, req: &GenerateRequest) -> Result<Settings> 
     let height = req.height.or(lh).unwrap_or(m.native.height);
     for (name, v) in [("width", width), ("height", height)] {
         if v == 0 || v > MAX_SIDE {
-            return Err(Error::setting(format!("{name} {v} is out of range; choose {s} to {MAX_SIDE}")));
+            return Err(Error::setting(format!(
+                "{name} {v} is out of range; choose {s} to {MAX_SIDE}"
+            )));
         }
         if v % s != 0 {
             let down = (v / s).max(1) * s;
@@ -116,7 +120,11 @@ pub(crate) fn resolve(model: &Model, req: &GenerateRequest) -> Result<Settings> 
             req.guidance
         )));
     }
-    let scheduler = req.scheduler.as_deref().map(SchedulerKind::parse).transpose()?;
+    let scheduler = req
+        .scheduler
+        .as_deref()
+        .map(SchedulerKind::parse)
+        .transpose()?;
     let mut latent_shape = family.latent_shape(m, frames, width, height);
     if let Some(l) = &req.initial_latents {
         if l.shape != latent_shape {
@@ -127,7 +135,9 @@ pub(crate) fn resolve(model: &Model, req: &GenerateRequest) -> Result<Settings> 
             )));
         }
         if l.data.iter().any(|x| !x.is_finite()) {
-            return Err(Error::setting("the initial latents contain NaN or infinite values"));
+            return Err(Error::setting(
+                "the initial latents contain NaN or infinite values",
+            ));
         }
         latent_shape = l.shape.clone();
     }

@@ -147,9 +147,13 @@ impl Provider {
             #[cfg(feature = "cuda")]
             Self::Cuda => Ok(Some(ort::ep::CUDA::default().build().error_on_failure())),
             #[cfg(feature = "tensorrt")]
-            Self::TensorRt => Ok(Some(ort::ep::TensorRT::default().build().error_on_failure())),
+            Self::TensorRt => Ok(Some(
+                ort::ep::TensorRT::default().build().error_on_failure(),
+            )),
             #[cfg(feature = "directml")]
-            Self::DirectMl => Ok(Some(ort::ep::DirectML::default().build().error_on_failure())),
+            Self::DirectMl => Ok(Some(
+                ort::ep::DirectML::default().build().error_on_failure(),
+            )),
             #[cfg(feature = "coreml")]
             Self::CoreMl => Ok(Some(ort::ep::CoreML::default().build().error_on_failure())),
             #[allow(unreachable_patterns)]
@@ -174,7 +178,10 @@ mod tests {
             assert_eq!(Device::parse(name).map(Device::name).ok(), Some(*name));
         }
         assert_eq!(Device::parse(" CUDA ").ok(), Some(Device::Cuda));
-        let err = Device::parse("gpu").err().map(|e| e.to_string()).unwrap_or_default();
+        let err = Device::parse("gpu")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("\"gpu\"") && err.contains("directml"), "{err}");
     }
 
@@ -187,7 +194,11 @@ mod tests {
     #[cfg(not(feature = "cuda"))]
     #[test]
     fn a_provider_not_compiled_in_says_how_to_get_it() {
-        let err = Provider::Cuda.dispatch().err().map(|e| e.to_string()).unwrap_or_default();
+        let err = Provider::Cuda
+            .dispatch()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("--features cuda"), "{err}");
     }
 }

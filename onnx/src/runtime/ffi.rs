@@ -11,7 +11,8 @@ use std::path::Path;
 pub(crate) fn library_version(path: &Path) -> Result<String, String> {
     // SAFETY: loading a shared library runs its initialisers. The path was chosen by the user or
     // the project as an ONNX Runtime build, which is the library we are about to load anyway.
-    let lib = unsafe { libloading::Library::new(path) }.map_err(|e| format!("it cannot be loaded ({e})"))?;
+    let lib = unsafe { libloading::Library::new(path) }
+        .map_err(|e| format!("it cannot be loaded ({e})"))?;
     // SAFETY: the symbol's type is the documented signature of `OrtGetApiBase`.
     let get_base: libloading::Symbol<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> =
         unsafe { lib.get(b"OrtGetApiBase\0") }

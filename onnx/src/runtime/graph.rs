@@ -27,7 +27,10 @@ pub struct SessionOptions {
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        Self { device: Device::Auto, intra_threads: 0 }
+        Self {
+            device: Device::Auto,
+            intra_threads: 0,
+        }
     }
 }
 
@@ -93,9 +96,11 @@ impl std::fmt::Debug for Graph {
 
 fn port(name: &str, dtype: &ValueType) -> Option<Port> {
     match dtype {
-        ValueType::Tensor { ty, shape, .. } => {
-            Some(Port { name: name.to_string(), elem: *ty, shape: shape.iter().copied().collect() })
-        }
+        ValueType::Tensor { ty, shape, .. } => Some(Port {
+            name: name.to_string(),
+            elem: *ty,
+            shape: shape.iter().copied().collect(),
+        }),
         _ => None,
     }
 }
@@ -103,7 +108,12 @@ fn port(name: &str, dtype: &ValueType) -> Option<Port> {
 impl Graph {
     /// Loads `path` as the `role` graph ("text encoder", "denoiser", ...), trying the device's
     /// providers in order. Loads from the file path so external-data sidecars resolve.
-    pub fn load(rt: &Runtime, role: &'static str, path: &Path, opts: SessionOptions) -> Result<Self> {
+    pub fn load(
+        rt: &Runtime,
+        role: &'static str,
+        path: &Path,
+        opts: SessionOptions,
+    ) -> Result<Self> {
         let mut failures = Vec::new();
         for provider in opts.device.candidates() {
             match Self::load_with(rt, role, path, opts, provider) {
@@ -116,7 +126,10 @@ impl Graph {
         }
         Err(Error::new(
             ErrorKind::Device,
-            format!("no execution provider could run the {role}: {}", failures.join("; ")),
+            format!(
+                "no execution provider could run the {role}: {}",
+                failures.join("; ")
+            ),
         ))
     }
 
@@ -154,8 +167,16 @@ impl Graph {
             })?;
         }
         let session = b.commit_from_file(path).map_err(|e| ort_err("load", e))?;
-        let inputs = session.inputs().iter().filter_map(|o| port(o.name(), o.dtype())).collect();
-        let outputs = session.outputs().iter().filter_map(|o| port(o.name(), o.dtype())).collect();
+        let inputs = session
+            .inputs()
+            .iter()
+            .filter_map(|o| port(o.name(), o.dtype()))
+            .collect();
+        let outputs = session
+            .outputs()
+            .iter()
+            .filter_map(|o| port(o.name(), o.dtype()))
+            .collect();
         Ok(Self {
             role,
             path: path.to_path_buf(),
@@ -211,7 +232,11 @@ impl Graph {
                     "the {} graph {} has no input named {name:?} (it has: {})",
                     self.role,
                     self.path.display(),
-                    self.inputs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                    self.inputs
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             })?;
             values.push((name.to_string(), self.to_value(port, input)?));
@@ -234,7 +259,8 @@ impl Graph {
     }
 
     fn to_value(&self, port: &Port, input: &Input<'_>) -> Result<DynValue> {
-        let bad = |e: ort::Error| Error::inference(format_args!("build inputs for the {}", self.role), e);
+        let bad =
+            |e: ort::Error| Error::inference(format_args!("build inputs for the {}", self.role), e);
         let mismatch = |got: &str| {
             Error::package(format!(
                 "the {} graph {} declares input {:?} as {:?}, which cannot take {got}",
@@ -246,23 +272,33 @@ impl Graph {
         };
         Ok(match (input, port.elem) {
             (Input::F32 { shape, data }, TensorElementType::Float32) => {
-                Tensor::from_array((shape.to_vec(), data.to_vec())).map_err(bad)?.into_dyn()
+                Tensor::from_array((shape.to_vec(), data.to_vec()))
+                    .map_err(bad)?
+                    .into_dyn()
             }
             (Input::F32 { shape, data }, TensorElementType::Float16) => {
                 let v: Vec<f16> = data.iter().map(|&x| f16::from_f32(x)).collect();
-                Tensor::from_array((shape.to_vec(), v)).map_err(bad)?.into_dyn()
+                Tensor::from_array((shape.to_vec(), v))
+                    .map_err(bad)?
+                    .into_dyn()
             }
             (Input::F32 { shape, data }, TensorElementType::Int64) => {
                 // NOTE: integer timesteps (DDPM-family exports); diffusers rounds the same way.
                 let v: Vec<i64> = data.iter().map(|&x| x.round() as i64).collect();
-                Tensor::from_array((shape.to_vec(), v)).map_err(bad)?.into_dyn()
+                Tensor::from_array((shape.to_vec(), v))
+                    .map_err(bad)?
+                    .into_dyn()
             }
             (Input::I64 { shape, data }, TensorElementType::Int64) => {
-                Tensor::from_array((shape.to_vec(), data.to_vec())).map_err(bad)?.into_dyn()
+                Tensor::from_array((shape.to_vec(), data.to_vec()))
+                    .map_err(bad)?
+                    .into_dyn()
             }
             (Input::I64 { shape, data }, TensorElementType::Int32) => {
                 let v: Vec<i32> = data.iter().map(|&x| x as i32).collect();
-                Tensor::from_array((shape.to_vec(), v)).map_err(bad)?.into_dyn()
+                Tensor::from_array((shape.to_vec(), v))
+                    .map_err(bad)?
+                    .into_dyn()
             }
             (Input::F32 { .. }, _) => return Err(mismatch("floating point data")),
             (Input::I64 { .. }, _) => return Err(mismatch("integer ids")),
@@ -271,7 +307,8 @@ impl Graph {
 
     #[allow(clippy::wrong_self_convention)]
     fn from_value(&self, value: &DynValue) -> Result<TensorF32> {
-        let bad = |e: ort::Error| Error::inference(format_args!("read the {} output", self.role), e);
+        let bad =
+            |e: ort::Error| Error::inference(format_args!("read the {} output", self.role), e);
         let elem = value.dtype().tensor_type();
         let (shape, data) = match elem {
             Some(TensorElementType::Float32) => {
@@ -280,7 +317,10 @@ impl Graph {
             }
             Some(TensorElementType::Float16) => {
                 let (s, d) = value.try_extract_tensor::<f16>().map_err(bad)?;
-                (s.iter().map(|&x| x as usize).collect(), d.iter().map(|x| x.to_f32()).collect())
+                (
+                    s.iter().map(|&x| x as usize).collect(),
+                    d.iter().map(|x| x.to_f32()).collect(),
+                )
             }
             other => {
                 return Err(Error::package(format!(

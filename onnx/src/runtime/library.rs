@@ -34,7 +34,10 @@ pub fn library_file_name() -> &'static str {
 
 /// The cache folder the fetch script fills, inside this repository's build output.
 pub fn project_cache_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("onnxruntime")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("target")
+        .join("onnxruntime")
 }
 
 /// Where to look, in order, and why each place is on the list.
@@ -49,11 +52,16 @@ pub fn candidate_paths(explicit: Option<&Path>) -> Vec<(PathBuf, &'static str)> 
         out.push((PathBuf::from(p), "PROMPTREEL_ORT_LIB"));
         return out;
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf))
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
     {
         out.push((dir.join(library_file_name()), "next to the running program"));
     }
-    out.push((project_cache_dir().join(library_file_name()), "the project's cached copy"));
+    out.push((
+        project_cache_dir().join(library_file_name()),
+        "the project's cached copy",
+    ));
     out
 }
 
@@ -66,8 +74,10 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
                 .map_err(|e| Error::io("resolve the ONNX Runtime library path", path, e));
         }
     }
-    let tried: Vec<String> =
-        candidates.iter().map(|(p, why)| format!("{} ({why})", p.display())).collect();
+    let tried: Vec<String> = candidates
+        .iter()
+        .map(|(p, why)| format!("{} ({why})", p.display()))
+        .collect();
     Err(Error::new(
         ErrorKind::Runtime,
         format!(
@@ -130,16 +140,26 @@ pub fn load(explicit: Option<&Path>) -> Result<Arc<Runtime>> {
             )
         })?;
         builder.with_name("promptreel").build().map_err(|e| {
-            Error::new(ErrorKind::Runtime, format!("could not start ONNX Runtime: {e}"))
+            Error::new(
+                ErrorKind::Runtime,
+                format!("could not start ONNX Runtime: {e}"),
+            )
         })
     })
     .map_err(|_| {
         Error::new(
             ErrorKind::Runtime,
-            format!("loading ONNX Runtime from {} failed unexpectedly", path.display()),
+            format!(
+                "loading ONNX Runtime from {} failed unexpectedly",
+                path.display()
+            ),
         )
     })??;
-    let rt = Arc::new(Runtime { env: built, library: path, version });
+    let rt = Arc::new(Runtime {
+        env: built,
+        library: path,
+        version,
+    });
     *slot = Some(rt.clone());
     Ok(rt)
 }
@@ -163,7 +183,11 @@ fn read_version(path: &Path) -> Result<String> {
         )
     };
     let version = crate::runtime::ffi::library_version(path).map_err(lib_err)?;
-    let minor = version.split('.').nth(1).and_then(|m| m.parse::<u32>().ok()).unwrap_or(0);
+    let minor = version
+        .split('.')
+        .nth(1)
+        .and_then(|m| m.parse::<u32>().ok())
+        .unwrap_or(0);
     if minor < MIN_ORT_MINOR {
         return Err(lib_err(format!(
             "its version is {version}, older than the 1.{MIN_ORT_MINOR} this build needs"

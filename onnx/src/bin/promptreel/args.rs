@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "promptreel", version, about = "Text-to-video with ONNX Runtime")]
+#[command(
+    name = "promptreel",
+    version,
+    about = "Text-to-video with ONNX Runtime"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -20,7 +20,11 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     };
     let req = GenerateRequest {
         prompt: utf8(a.prompt, "--prompt")?,
-        negative_prompt: a.negative.map(|n| utf8(n, "--negative")).transpose()?.unwrap_or_default(),
+        negative_prompt: a
+            .negative
+            .map(|n| utf8(n, "--negative"))
+            .transpose()?
+            .unwrap_or_default(),
         seed: a.seed,
         steps: a.steps,
         guidance: a.guidance,
@@ -30,8 +34,13 @@ pub fn run(a: GenerateArgs) -> Result<()> {
         scheduler: a.scheduler.clone(),
         initial_latents: a.latents.as_deref().map(npy::read_f32).transpose()?,
     };
-    let model = registry::get(&model_dir, session_options(&a.runtime)?, a.runtime.ort_lib.as_deref())?;
-    std::fs::create_dir_all(&a.out).map_err(|e| Error::io("create the output folder", &a.out, e))?;
+    let model = registry::get(
+        &model_dir,
+        session_options(&a.runtime)?,
+        a.runtime.ort_lib.as_deref(),
+    )?;
+    std::fs::create_dir_all(&a.out)
+        .map_err(|e| Error::io("create the output folder", &a.out, e))?;
 
     let mut bar = Bar::new();
     let video = generate(&model, &req, &mut bar)?;
@@ -69,7 +78,10 @@ pub fn summary(v: &Video, written: usize, out: &std::path::Path) -> String {
 }
 
 pub fn session_options(r: &RuntimeArgs) -> Result<SessionOptions> {
-    Ok(SessionOptions { device: Device::parse(&r.device)?, intra_threads: r.threads })
+    Ok(SessionOptions {
+        device: Device::parse(&r.device)?,
+        intra_threads: r.threads,
+    })
 }
 
 fn utf8(s: OsString, flag: &str) -> Result<String> {
@@ -88,7 +100,10 @@ fn default_model() -> Result<PathBuf> {
         return Ok(PathBuf::from(p));
     }
     let mut candidates = Vec::new();
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(PathBuf::from)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(PathBuf::from))
+    {
         candidates.push(dir.join("models").join("default"));
     }
     candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bundle/models/default"));
@@ -123,6 +138,7 @@ impl Bar {
 impl Observer for Bar {
     fn progress(&mut self, p: &Progress) {
         self.0.set_position((p.fraction * 1000.0) as u64);
-        self.0.set_message(format!("{:?} {}/{}", p.phase, p.done, p.total));
+        self.0
+            .set_message(format!("{:?} {}/{}", p.phase, p.done, p.total));
     }
 }

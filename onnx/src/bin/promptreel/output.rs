@@ -8,11 +8,17 @@ use promptreel_engine::{Error, GenerateRequest, Model, Result, TensorF32, Video,
 
 /// Quantises [0, 1] floats to 8 bits (round to nearest).
 fn to_u8(frame: &[f32]) -> Vec<u8> {
-    frame.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect()
+    frame
+        .iter()
+        .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect()
 }
 
 /// Writes `path` through a temporary file and a rename, so a reader never sees half a file.
-fn write_atomic(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>) -> Result<()> {
+fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> Result<()> {
     let tmp = path.with_extension("part");
     let result = (|| {
         let mut w = BufWriter::new(File::create(&tmp)?);
@@ -29,7 +35,9 @@ fn write_atomic(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> std::io
 /// Writes `frame_0000.png`, ...; returns how many.
 pub fn write_frames(v: &Video, dir: &Path) -> Result<usize> {
     for i in 0..v.frame_count {
-        let frame = v.frame(i).ok_or_else(|| Error::setting("frame index out of range"))?;
+        let frame = v
+            .frame(i)
+            .ok_or_else(|| Error::setting("frame index out of range"))?;
         let path = dir.join(format!("frame_{i:04}.png"));
         let pixels = to_u8(frame);
         write_atomic(&path, |w| {
@@ -38,7 +46,9 @@ pub fn write_frames(v: &Video, dir: &Path) -> Result<usize> {
             enc.set_depth(png::BitDepth::Eight);
             enc.set_source_srgb(png::SrgbRenderingIntent::Perceptual);
             let mut writer = enc.write_header().map_err(std::io::Error::other)?;
-            writer.write_image_data(&pixels).map_err(std::io::Error::other)?;
+            writer
+                .write_image_data(&pixels)
+                .map_err(std::io::Error::other)?;
             writer.finish().map_err(std::io::Error::other)
         })?;
     }
@@ -51,7 +61,8 @@ pub fn write_gif(v: &Video, path: &Path) -> Result<()> {
     let delay = (100.0 / v.fps.max(1.0)).round().clamp(2.0, 65535.0) as u16;
     write_atomic(path, |out| {
         let mut enc = gif::Encoder::new(out, w, h, &[]).map_err(std::io::Error::other)?;
-        enc.set_repeat(gif::Repeat::Infinite).map_err(std::io::Error::other)?;
+        enc.set_repeat(gif::Repeat::Infinite)
+            .map_err(std::io::Error::other)?;
         for i in 0..v.frame_count {
             let rgb = to_u8(v.frame(i).unwrap_or_default());
             let mut frame = gif::Frame::from_rgb_speed(w, h, &rgb, 10);
@@ -64,7 +75,10 @@ pub fn write_gif(v: &Video, path: &Path) -> Result<()> {
 
 /// Writes the frames as one float32 .npy array [F, H, W, 3].
 pub fn write_npy(v: &Video, path: &Path) -> Result<()> {
-    let t = TensorF32 { shape: vec![v.frame_count, v.height, v.width, 3], data: v.frames.clone() };
+    let t = TensorF32 {
+        shape: vec![v.frame_count, v.height, v.width, 3],
+        data: v.frames.clone(),
+    };
     let bytes = npy::encode_f32(&t);
     write_atomic(path, |w| w.write_all(&bytes))
 }
@@ -78,7 +92,11 @@ pub fn peak_rss_bytes() -> u64 {
         if libc::getrusage(libc::RUSAGE_SELF, &mut u) == 0 {
             let kb = u.ru_maxrss as u64;
             // Linux reports KiB, macOS bytes.
-            return if cfg!(target_os = "macos") { kb } else { kb * 1024 };
+            return if cfg!(target_os = "macos") {
+                kb
+            } else {
+                kb * 1024
+            };
         }
     }
     0
@@ -124,6 +142,7 @@ pub fn write_report(v: &Video, req: &GenerateRequest, model: &Model, path: &Path
         "peak_resident_bytes": peak_rss_bytes(),
         "warnings": v.warnings,
     });
-    let text = serde_json::to_string_pretty(&report).map_err(|e| Error::setting(format!("report: {e}")))?;
+    let text = serde_json::to_string_pretty(&report)
+        .map_err(|e| Error::setting(format!("report: {e}")))?;
     write_atomic(path, |w| w.write_all(text.as_bytes()))
 }
