@@ -20,13 +20,19 @@ fn main() {
             let map = out.join("promptreel_exports.map");
             let body = format!("{{\n  global: {};\n  local: *;\n}};\n", EXPORTS.join("; "));
             fs::write(&map, body).expect("write the version script");
-            println!("cargo:rustc-cdylib-link-arg=-Wl,--version-script={}", map.display());
+            println!(
+                "cargo:rustc-cdylib-link-arg=-Wl,--version-script={}",
+                map.display()
+            );
         }
         "macos" => {
             let list = out.join("promptreel_exports.txt");
             let body: String = EXPORTS.iter().map(|s| format!("_{s}\n")).collect();
             fs::write(&list, body).expect("write the export list");
-            println!("cargo:rustc-cdylib-link-arg=-Wl,-exported_symbols_list,{}", list.display());
+            println!(
+                "cargo:rustc-cdylib-link-arg=-Wl,-exported_symbols_list,{}",
+                list.display()
+            );
         }
         // Windows DLLs export only what is marked for export; Rust marks just our no_mangle fns.
         _ => {}

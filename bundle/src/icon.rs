@@ -37,12 +37,18 @@ pub fn png(size: u32) -> Vec<u8> {
                 for sx in 0..4 {
                     let x = (px as f32 + (sx as f32 + 0.5) / 4.0) * k;
                     let y = (py as f32 + (sy as f32 + 0.5) / 4.0) * k;
-                    let c: Option<[f32; 3]> = if in_triangle(x, y) && in_round_rect(x, y, (40.0, 64.0, 176.0, 128.0), 12.0) {
+                    let c: Option<[f32; 3]> = if in_triangle(x, y)
+                        && in_round_rect(x, y, (40.0, 64.0, 176.0, 128.0), 12.0)
+                    {
                         Some([255.0, 244.0, 232.0])
                     } else if in_round_rect(x, y, (40.0, 64.0, 176.0, 128.0), 12.0) {
                         Some([255.0, 106.0, 61.0])
                     } else if in_round_rect(x, y, (16.0, 40.0, 224.0, 176.0), 24.0) {
-                        if !(56.0..=200.0).contains(&y) { Some([47.0, 58.0, 82.0]) } else { Some([29.0, 36.0, 51.0]) }
+                        if !(56.0..=200.0).contains(&y) {
+                            Some([47.0, 58.0, 82.0])
+                        } else {
+                            Some([29.0, 36.0, 51.0])
+                        }
                     } else {
                         None
                     };
@@ -58,7 +64,11 @@ pub fn png(size: u32) -> Vec<u8> {
             let a = acc[3] / 16.0;
             for c in 0..3 {
                 // Straight (un-premultiplied) colour: average over covered samples only.
-                rgba[i + c] = if acc[3] > 0.0 { (acc[c] / (acc[3] / 255.0)).round() as u8 } else { 0 };
+                rgba[i + c] = if acc[3] > 0.0 {
+                    (acc[c] / (acc[3] / 255.0)).round() as u8
+                } else {
+                    0
+                };
             }
             rgba[i + 3] = a.round() as u8;
         }

@@ -58,13 +58,29 @@ pub struct Platform {
 /// The layout for the platform this runs on.
 pub fn platform() -> Platform {
     if cfg!(target_os = "windows") {
-        Platform { dir: "Win64", cdylib: "promptreel_ofx.dll", ort: "onnxruntime.dll" }
+        Platform {
+            dir: "Win64",
+            cdylib: "promptreel_ofx.dll",
+            ort: "onnxruntime.dll",
+        }
     } else if cfg!(target_os = "macos") {
-        Platform { dir: "MacOS", cdylib: "libpromptreel_ofx.dylib", ort: "libonnxruntime.dylib" }
+        Platform {
+            dir: "MacOS",
+            cdylib: "libpromptreel_ofx.dylib",
+            ort: "libonnxruntime.dylib",
+        }
     } else if cfg!(target_arch = "aarch64") {
-        Platform { dir: "Linux-arm-64", cdylib: "libpromptreel_ofx.so", ort: "libonnxruntime.so" }
+        Platform {
+            dir: "Linux-arm-64",
+            cdylib: "libpromptreel_ofx.so",
+            ort: "libonnxruntime.so",
+        }
     } else {
-        Platform { dir: "Linux-x86-64", cdylib: "libpromptreel_ofx.so", ort: "libonnxruntime.so" }
+        Platform {
+            dir: "Linux-x86-64",
+            cdylib: "libpromptreel_ofx.so",
+            ort: "libonnxruntime.so",
+        }
     }
 }
 
@@ -84,7 +100,9 @@ pub struct Inputs {
 /// Checks that the binary exports the OFX entry point (a build without it would load in no host).
 pub fn check_exports(plugin: &Path) -> Result<()> {
     let bytes = fs::read(plugin).context("read", plugin)?;
-    let found = bytes.windows(b"OfxGetPlugin\0".len()).any(|w| w == b"OfxGetPlugin\0");
+    let found = bytes
+        .windows(b"OfxGetPlugin\0".len())
+        .any(|w| w == b"OfxGetPlugin\0");
     if !found {
         return Err(Error(format!(
             "{} does not export OfxGetPlugin; it is not an OFX plugin build",
@@ -144,11 +162,16 @@ pub fn assemble(inputs: &Inputs) -> Result<PathBuf> {
         )));
     }
     if !inputs.model.join("promptreel.json").is_file() {
-        return Err(Error(format!("{} is not a model package (no promptreel.json)", inputs.model.display())));
+        return Err(Error(format!(
+            "{} is not a model package (no promptreel.json)",
+            inputs.model.display()
+        )));
     }
     fs::create_dir_all(&inputs.out_dir).context("create", &inputs.out_dir)?;
     let final_path = inputs.out_dir.join(BUNDLE_NAME);
-    let tmp = inputs.out_dir.join(format!(".{BUNDLE_NAME}.{}", std::process::id()));
+    let tmp = inputs
+        .out_dir
+        .join(format!(".{BUNDLE_NAME}.{}", std::process::id()));
     if tmp.exists() {
         fs::remove_dir_all(&tmp).context("remove", &tmp)?;
     }
@@ -159,7 +182,8 @@ pub fn assemble(inputs: &Inputs) -> Result<PathBuf> {
     fs::create_dir_all(&resources).context("create", &resources)?;
 
     let binary = "Promptreel.ofx";
-    fs::write(contents.join("Info.plist"), info_plist(binary)).context("write", &contents.join("Info.plist"))?;
+    fs::write(contents.join("Info.plist"), info_plist(binary))
+        .context("write", &contents.join("Info.plist"))?;
     fs::copy(&inputs.plugin, bin_dir.join(binary)).context("copy", &inputs.plugin)?;
     fs::copy(&inputs.ort_library, bin_dir.join(p.ort)).context("copy", &inputs.ort_library)?;
     let png = resources.join(format!("{IDENTIFIER}.png"));
@@ -177,13 +201,18 @@ pub fn assemble(inputs: &Inputs) -> Result<PathBuf> {
 
 /// The per-user plugin folder hosts search (`~/OFX/Plugins`).
 pub fn default_install_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE")).map(|h| PathBuf::from(h).join("OFX").join("Plugins"))
+    std::env::var_os("HOME")
+        .or_else(|| std::env::var_os("USERPROFILE"))
+        .map(|h| PathBuf::from(h).join("OFX").join("Plugins"))
 }
 
 /// Copies the bundle into `dir` (replacing an installed one) and returns the installed path.
 pub fn install(bundle: &Path, dir: &Path) -> Result<PathBuf> {
     if !bundle.join("Contents").is_dir() {
-        return Err(Error(format!("{} is not a built bundle; build it first", bundle.display())));
+        return Err(Error(format!(
+            "{} is not a built bundle; build it first",
+            bundle.display()
+        )));
     }
     fs::create_dir_all(dir).context("create", dir)?;
     let target = dir.join(BUNDLE_NAME);

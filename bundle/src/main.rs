@@ -8,14 +8,18 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use promptreel_bundle::{BUNDLE_NAME, Error, Inputs, Result, assemble, default_install_dir, install, platform};
+use promptreel_bundle::{
+    BUNDLE_NAME, Error, Inputs, Result, assemble, default_install_dir, install, platform,
+};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
 }
 
 /// The model the bundle ships: bundle/models/default, else the engine's tiny test model.
@@ -24,7 +28,9 @@ fn default_model() -> PathBuf {
     if trained.join("promptreel.json").is_file() {
         return trained;
     }
-    eprintln!("promptreel-bundle: note: bundle/models/default is absent; shipping the tiny random-weight test model");
+    eprintln!(
+        "promptreel-bundle: note: bundle/models/default is absent; shipping the tiny random-weight test model"
+    );
     repo_root().join("onnx/tests/data/tiny-unet3d")
 }
 
@@ -43,7 +49,10 @@ fn ort_library() -> Result<PathBuf> {
 }
 
 fn value(args: &[String], flag: &str) -> Option<PathBuf> {
-    args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).map(PathBuf::from)
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from)
 }
 
 fn build(args: &[String]) -> Result<PathBuf> {
@@ -52,11 +61,14 @@ fn build(args: &[String]) -> Result<PathBuf> {
     if !args.iter().any(|a| a == "--no-build") {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.current_dir(repo_root()).args(["build", "-p", "promptreel-ofx", "--lib"]);
+        cmd.current_dir(repo_root())
+            .args(["build", "-p", "promptreel-ofx", "--lib"]);
         if !debug {
             cmd.arg("--release");
         }
-        let status = cmd.status().map_err(|e| Error(format!("could not run cargo: {e}")))?;
+        let status = cmd
+            .status()
+            .map_err(|e| Error(format!("could not run cargo: {e}")))?;
         if !status.success() {
             return Err(Error("cargo build of the plugin failed".into()));
         }

@@ -28,15 +28,33 @@ struct Config {
 }
 
 const CONFIGS: &[Config] = &[
-    Config { name: "tiny 64x64x8", width: 64, height: 64, frames: 8, steps: 20, runs: 3 },
-    Config { name: "large 256x256x16", width: 256, height: 256, frames: 16, steps: 4, runs: 1 },
+    Config {
+        name: "tiny 64x64x8",
+        width: 64,
+        height: 64,
+        frames: 8,
+        steps: 20,
+        runs: 3,
+    },
+    Config {
+        name: "large 256x256x16",
+        width: 256,
+        height: 256,
+        frames: 16,
+        steps: 4,
+        runs: 1,
+    },
 ];
 
 fn threads() -> usize {
     std::env::var("PROMPTREEL_BENCH_THREADS")
         .ok()
         .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
 }
 
 fn peak_rss_mib() -> f64 {
@@ -56,18 +74,42 @@ fn python_seconds(model: &Path, c: &Config, threads: usize) -> Option<(f64, f64)
     let out = Command::new(&python)
         .arg(script)
         .args(["--model", &model.to_string_lossy()])
-        .args(["--prompt", "a red ball moving right", "--negative-prompt", "blur"])
-        .args(["--steps", &c.steps.to_string(), "--frames", &c.frames.to_string()])
-        .args(["--width", &c.width.to_string(), "--height", &c.height.to_string()])
+        .args([
+            "--prompt",
+            "a red ball moving right",
+            "--negative-prompt",
+            "blur",
+        ])
+        .args([
+            "--steps",
+            &c.steps.to_string(),
+            "--frames",
+            &c.frames.to_string(),
+        ])
+        .args([
+            "--width",
+            &c.width.to_string(),
+            "--height",
+            &c.height.to_string(),
+        ])
         .args(["--guidance", "7.5", "--threads", &threads.to_string()])
         .args(["--warmup", "1", "--runs", &c.runs.to_string()])
         .output()
         .ok()?;
     if !out.status.success() {
-        eprintln!("python baseline unavailable: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+        eprintln!(
+            "python baseline unavailable: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
         return None;
     }
-    let line = String::from_utf8_lossy(&out.stdout).lines().last()?.to_string();
+    let line = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()?
+        .to_string();
     let v: serde_json::Value = serde_json::from_str(&line).ok()?;
     Some((v["total_s"].as_f64()?, v["s_per_step"].as_f64()?))
 }
@@ -77,7 +119,10 @@ fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
     let model_dir: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny-unet3d");
     let threads = threads();
-    let options = SessionOptions { device: Device::Cpu, intra_threads: threads };
+    let options = SessionOptions {
+        device: Device::Cpu,
+        intra_threads: threads,
+    };
     let model = match registry::get(&model_dir, options, None) {
         Ok(m) => m,
         Err(e) => {
@@ -86,7 +131,10 @@ fn main() {
         }
     };
     let weights_mib = model.package().weight_bytes() as f64 / (1 << 20) as f64;
-    println!("promptreel engine benchmark: {} ({weights_mib:.1} MiB of weights), CPU, {threads} threads", model.package().manifest().name);
+    println!(
+        "promptreel engine benchmark: {} ({weights_mib:.1} MiB of weights), CPU, {threads} threads",
+        model.package().manifest().name
+    );
     for c in CONFIGS {
         if filter.as_deref().is_some_and(|f| !c.name.contains(f)) {
             continue;
@@ -135,7 +183,10 @@ fn main() {
                 total / py_total,
                 t.seconds_per_step() / py_step
             ),
-            None => println!("{:<18} (python baseline skipped: set PROMPTREEL_BENCH_PYTHON to a python with onnxruntime, numpy, tokenizers)", ""),
+            None => println!(
+                "{:<18} (python baseline skipped: set PROMPTREEL_BENCH_PYTHON to a python with onnxruntime, numpy, tokenizers)",
+                ""
+            ),
         }
     }
 }

@@ -14,7 +14,9 @@ const TOLERANCE: f32 = 1e-4;
 /// Our scheduler name for a case's diffusers class and overrides.
 fn scheduler_name(case: &Value) -> String {
     let class = case["scheduler"]["class_name"].as_str().unwrap_or_default();
-    let karras = case["scheduler"]["config_overrides"]["use_karras_sigmas"].as_bool().unwrap_or(false);
+    let karras = case["scheduler"]["config_overrides"]["use_karras_sigmas"]
+        .as_bool()
+        .unwrap_or(false);
     match (class, karras) {
         ("DDIMScheduler", _) => "ddim",
         ("EulerDiscreteScheduler", _) => "euler",
@@ -28,8 +30,9 @@ fn scheduler_name(case: &Value) -> String {
 }
 
 fn run_case(dir: &Path) -> f32 {
-    let case: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).expect("case.json"))
-        .expect("case json");
+    let case: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).expect("case.json"))
+            .expect("case json");
     assert_eq!(case["latents_are_unscaled"], Value::Bool(true));
     let model = common::model(case["package"].as_str().expect("package"));
 
@@ -37,13 +40,21 @@ fn run_case(dir: &Path) -> f32 {
     let tok = model.package().tokenizer();
     let prompt = case["prompt"].as_str().unwrap_or_default().to_string();
     let want: Vec<i64> = serde_json::from_value(case["input_ids"]["prompt"].clone()).expect("ids");
-    assert_eq!(tok.encode(&prompt).expect("encode").ids, want, "prompt ids of {}", dir.display());
+    assert_eq!(
+        tok.encode(&prompt).expect("encode").ids,
+        want,
+        "prompt ids of {}",
+        dir.display()
+    );
 
     let latents = npy::read_f32(&dir.join("latents.npy")).expect("latents");
     let expected = npy::read_f32(&dir.join("frames.npy")).expect("frames");
     let req = GenerateRequest {
         prompt,
-        negative_prompt: case["negative_prompt"].as_str().unwrap_or_default().to_string(),
+        negative_prompt: case["negative_prompt"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         seed: 0,
         steps: case["steps"].as_u64().expect("steps") as u32,
         guidance: case["guidance"].as_f64().expect("guidance") as f32,
@@ -53,7 +64,8 @@ fn run_case(dir: &Path) -> f32 {
         scheduler: Some(scheduler_name(&case)),
         initial_latents: Some(latents),
     };
-    let video = generate(&model, &req, &mut Silent).unwrap_or_else(|e| panic!("{}: {e:?}", dir.display()));
+    let video =
+        generate(&model, &req, &mut Silent).unwrap_or_else(|e| panic!("{}: {e:?}", dir.display()));
     assert_eq!(
         vec![video.frame_count, video.height, video.width, 3],
         expected.shape,
@@ -73,20 +85,35 @@ fn every_recorded_case_matches_diffusers() {
         .filter(|p| p.join("case.json").is_file())
         .collect();
     dirs.sort();
-    assert!(dirs.len() >= 8, "expected the recorded cases, found {}", dirs.len());
+    assert!(
+        dirs.len() >= 8,
+        "expected the recorded cases, found {}",
+        dirs.len()
+    );
     let mut worst = 0.0f32;
     for dir in &dirs {
         let diff = run_case(dir);
-        println!("parity {:<24} max |ours - diffusers| = {diff:.2e}", dir.file_name().unwrap_or_default().to_string_lossy());
-        assert!(diff <= TOLERANCE, "{}: max abs difference {diff} exceeds {TOLERANCE}", dir.display());
+        println!(
+            "parity {:<24} max |ours - diffusers| = {diff:.2e}",
+            dir.file_name().unwrap_or_default().to_string_lossy()
+        );
+        assert!(
+            diff <= TOLERANCE,
+            "{}: max abs difference {diff} exceeds {TOLERANCE}",
+            dir.display()
+        );
         worst = worst.max(diff);
     }
-    println!("parity: {} cases, worst {worst:.2e} (tolerance {TOLERANCE:.0e})", dirs.len());
+    println!(
+        "parity: {} cases, worst {worst:.2e} (tolerance {TOLERANCE:.0e})",
+        dirs.len()
+    );
 }
 
 #[test]
 fn tokenizer_matches_the_python_tokenizer_on_tricky_text() {
-    let text = std::fs::read_to_string(common::data().join("parity/tokenizer_cases.json")).expect("cases");
+    let text =
+        std::fs::read_to_string(common::data().join("parity/tokenizer_cases.json")).expect("cases");
     let cases: Value = serde_json::from_str(&text).expect("json");
     let model = common::model("tiny-unet3d");
     let tok = model.package().tokenizer();
@@ -96,7 +123,11 @@ fn tokenizer_matches_the_python_tokenizer_on_tricky_text() {
         let want: Vec<i64> = serde_json::from_value(c["padded_ids"].clone()).expect("ids");
         let got = tok.encode(text).expect("encode");
         assert_eq!(got.ids, want, "ids of {text:?}");
-        assert_eq!(got.truncated_tokens > 0, c["truncated"].as_bool().unwrap_or(false), "truncation of {text:?}");
+        assert_eq!(
+            got.truncated_tokens > 0,
+            c["truncated"].as_bool().unwrap_or(false),
+            "truncation of {text:?}"
+        );
         n += 1;
     }
     println!("tokenizer: {n} strings match");

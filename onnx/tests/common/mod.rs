@@ -8,17 +8,23 @@ use promptreel_engine::{Device, Model, SessionOptions, registry};
 
 /// `onnx/tests/data`.
 pub fn data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("data")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("data")
 }
 
 /// CPU sessions with a fixed thread count, so results do not depend on the machine.
 pub fn cpu(threads: usize) -> SessionOptions {
-    SessionOptions { device: Device::Cpu, intra_threads: threads }
+    SessionOptions {
+        device: Device::Cpu,
+        intra_threads: threads,
+    }
 }
 
 /// A fixture model from the shared registry.
 pub fn model(name: &str) -> Arc<Model> {
-    registry::get(&data().join(name), cpu(1), None).unwrap_or_else(|e| panic!("loading {name}: {e:?}"))
+    registry::get(&data().join(name), cpu(1), None)
+        .unwrap_or_else(|e| panic!("loading {name}: {e:?}"))
 }
 
 /// A fresh copy of fixture package `name` in a temp folder, to damage in a test.
@@ -44,5 +50,8 @@ fn copy_dir(from: &Path, to: &Path) {
 /// Largest absolute difference.
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "lengths differ");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
