@@ -18,8 +18,9 @@ pub const ORT_LIB_ENV: &str = "PROMPTREEL_ORT_LIB";
 /// The ONNX Runtime version the project pins (the wheel `tools/fetch_onnxruntime.sh` extracts).
 pub const PINNED_ORT_VERSION: &str = "1.32.0";
 
-/// The oldest ONNX Runtime minor version (1.x) the engine accepts.
-pub const MIN_ORT_MINOR: u32 = 22;
+/// The oldest ONNX Runtime minor version (1.x) the engine accepts: the C API level `ort` is
+/// built against.
+pub const MIN_ORT_MINOR: u32 = ort::MINOR_VERSION;
 
 /// The platform's file name of the runtime library.
 pub fn library_file_name() -> &'static str {
@@ -183,15 +184,64 @@ fn read_version(path: &Path) -> Result<String> {
         )
     };
     let version = crate::runtime::ffi::library_version(path).map_err(lib_err)?;
-    let minor = version
-        .split('.')
-        .nth(1)
-        .and_then(|m| m.parse::<u32>().ok())
-        .unwrap_or(0);
-    if minor < MIN_ORT_MINOR {
-        return Err(lib_err(format!(
-            "its version is {version}, older than the 1.{MIN_ORT_MINOR} this build needs"
-        )));
-    }
+    check_version(&version).map_err(lib_err)?;
     Ok(version)
+}
+
+/// Refuses versions older than [`MIN_ORT_MINOR`] (and strings that are not versions).
+fn check_version(version: &str) -> std::result::Result<(), String> {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(1), Some(minor)) if minor >= MIN_ORT_MINOR => Ok(()),
+        (Some(major), Some(_)) if major > 1 => Ok(()),
+        (Some(_), Some(_)) => Err(format!(
+            "its version is {version}, older than the 1.{MIN_ORT_MINOR} this build needs"
+        )),
+        _ => Err(format!(
+            "it reports the version {version:?}, which is not a version number"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_and_garbled_versions_are_refused() {
+        assert!(check_version(PINNED_ORT_VERSION).is_ok());
+        assert!(check_version("2.0.0").is_ok());
+        let old = check_version("1.16.3").err().unwrap_or_default();
+        assert!(
+            old.contains("1.16.3") && old.contains(&format!("1.{MIN_ORT_MINOR}")),
+            "{old}"
+        );
+        assert!(check_version("banana").is_err());
+    }
+
+    #[test]
+    fn an_explicit_path_is_final_and_a_missing_one_is_named() {
+        let c = candidate_paths(Some(Path::new("/x/libonnxruntime.so")));
+        assert_eq!(c.len(), 1);
+        let e = locate(Some(Path::new("/x/libonnxruntime.so")))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("/x/libonnxruntime.so") && e.contains("fetch_onnxruntime.sh"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_onnx_runtime_is_refused() {
+        let fake =
+            std::env::temp_dir().join(format!("promptreel-fake-ort-{}.so", std::process::id()));
+        std::fs::write(&fake, b"not a library").expect("write");
+        let e = read_version(&fake)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("not a usable ONNX Runtime library"), "{e}");
+    }
 }
