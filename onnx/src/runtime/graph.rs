@@ -150,7 +150,7 @@ impl Graph {
         };
         let mut b = Session::builder(&rt.env).map_err(|e| ort_err("prepare", e))?;
         b = b
-            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(|e| ort_err("configure", e.into()))?
             .with_intra_threads(opts.intra_threads)
             .map_err(|e| ort_err("configure", e.into()))?

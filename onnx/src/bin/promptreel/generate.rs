@@ -39,12 +39,14 @@ pub fn run(a: GenerateArgs) -> Result<()> {
         session_options(&a.runtime)?,
         a.runtime.ort_lib.as_deref(),
     )?;
+
+    interrupt::install();
+    let mut bar = Bar::new();
+    let result = generate(&model, &req, &mut bar);
+    bar.finish();
+    let video = result?;
     std::fs::create_dir_all(&a.out)
         .map_err(|e| Error::io("create the output folder", &a.out, e))?;
-
-    let mut bar = Bar::new();
-    let video = generate(&model, &req, &mut bar)?;
-    bar.finish();
     for w in &video.warnings {
         eprintln!("promptreel: warning: {w}");
     }
@@ -135,7 +137,38 @@ impl Bar {
     }
 }
 
+/// Ctrl-C asks the generation to stop between steps (exit status 130) instead of killing the
+/// process in the middle of writing files.
+mod interrupt {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static CANCEL: AtomicBool = AtomicBool::new(false);
+
+    #[cfg(unix)]
+    extern "C" fn on_sigint(_: libc::c_int) {
+        // Only an atomic store: async-signal-safe.
+        CANCEL.store(true, Ordering::SeqCst);
+    }
+
+    /// Routes SIGINT to the cancel flag.
+    pub fn install() {
+        #[cfg(unix)]
+        // SAFETY: installs a handler that only performs an atomic store.
+        unsafe {
+            libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
+        }
+    }
+
+    pub fn requested() -> bool {
+        CANCEL.load(Ordering::SeqCst)
+    }
+}
+
 impl Observer for Bar {
+    fn should_cancel(&mut self) -> bool {
+        interrupt::requested()
+    }
+
     fn progress(&mut self, p: &Progress) {
         self.0.set_position((p.fraction * 1000.0) as u64);
         self.0

@@ -52,6 +52,15 @@ pub fn write_frames(v: &Video, dir: &Path) -> Result<usize> {
             writer.finish().map_err(std::io::Error::other)
         })?;
     }
+    // Frames of an earlier, longer clip in the same folder would mix two clips in one sequence.
+    for i in v.frame_count.. {
+        let stale = dir.join(format!("frame_{i:04}.png"));
+        match std::fs::remove_file(&stale) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) => return Err(Error::io("remove the stale frame", &stale, e)),
+        }
+    }
     Ok(v.frame_count)
 }
 
