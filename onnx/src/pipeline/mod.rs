@@ -89,28 +89,35 @@ pub fn generate(
     let per_sample: usize = shape.iter().product();
     let mut model_in = vec![0.0f32; per_sample];
     let mut guided_out = vec![0.0f32; per_sample];
+    // Batched guidance: the [negative, prompt] hidden states are the same every step, so they
+    // are joined once; the doubled latent buffer is reused.
+    let mut batched = match &uncond {
+        Some(u) if batch_cfg => {
+            let mut ehs = u.clone();
+            ehs.data.extend_from_slice(&cond.data);
+            ehs.shape[0] = 2;
+            Some((ehs, vec![0.0f32; per_sample * 2]))
+        }
+        _ => None,
+    };
     for (i, &t) in timesteps.iter().enumerate() {
         run.check_cancel()?;
         let step_started = Instant::now();
         model_in.copy_from_slice(&latents);
         sched.scale_model_input(&mut model_in, i);
-        match &uncond {
-            None => {
+        match (&uncond, batched.as_mut()) {
+            (None, _) => {
                 let out = run.denoise(model, &denoiser, &model_in, &shape, t, &cond, 1)?;
                 guided_out.copy_from_slice(&out.data);
             }
-            Some(uncond) if batch_cfg => {
-                let mut both = Vec::with_capacity(per_sample * 2);
-                both.extend_from_slice(&model_in);
-                both.extend_from_slice(&model_in);
-                let mut ehs = uncond.clone();
-                ehs.data.extend_from_slice(&cond.data);
-                ehs.shape[0] = 2;
-                let out = run.denoise(model, &denoiser, &both, &shape, t, &ehs, 2)?;
+            (Some(_), Some((ehs, both))) => {
+                both[..per_sample].copy_from_slice(&model_in);
+                both[per_sample..].copy_from_slice(&model_in);
+                let out = run.denoise(model, &denoiser, both, &shape, t, ehs, 2)?;
                 let (u, c) = out.data.split_at(per_sample);
                 guide(&mut guided_out, u, c, settings.guidance);
             }
-            Some(uncond) => {
+            (Some(uncond), None) => {
                 let u = run.denoise(model, &denoiser, &model_in, &shape, t, uncond, 1)?;
                 run.check_cancel()?;
                 let c = run.denoise(model, &denoiser, &model_in, &shape, t, &cond, 1)?;
