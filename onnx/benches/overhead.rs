@@ -58,13 +58,7 @@ fn threads() -> usize {
 }
 
 fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    promptreel_engine::memory::peak_resident_bytes().map_or(0.0, |b| b as f64 / (1 << 20) as f64)
 }
 
 /// Runs the Python baseline; `None` when Python's onnxruntime is unavailable.

@@ -21,6 +21,7 @@
 pub mod control;
 pub mod error;
 mod family;
+pub mod memory;
 pub mod model;
 pub mod noise;
 pub mod npy;

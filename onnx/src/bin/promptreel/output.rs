@@ -92,25 +92,6 @@ pub fn write_npy(v: &Video, path: &Path) -> Result<()> {
     write_atomic(path, |w| w.write_all(&bytes))
 }
 
-/// Peak resident memory of this process in bytes (0 where unknown).
-pub fn peak_rss_bytes() -> u64 {
-    // SAFETY: getrusage only writes into the zeroed struct we pass.
-    #[cfg(unix)]
-    unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut u) == 0 {
-            let kb = u.ru_maxrss as u64;
-            // Linux reports KiB, macOS bytes.
-            return if cfg!(target_os = "macos") {
-                kb
-            } else {
-                kb * 1024
-            };
-        }
-    }
-    0
-}
-
 /// Writes the JSON report.
 pub fn write_report(v: &Video, req: &GenerateRequest, model: &Model, path: &Path) -> Result<()> {
     let t = &v.timings;
@@ -148,7 +129,7 @@ pub fn write_report(v: &Video, req: &GenerateRequest, model: &Model, path: &Path
             "mean_per_step": t.seconds_per_step(),
         },
         "overhead_ratio": t.overhead_ratio(),
-        "peak_resident_bytes": peak_rss_bytes(),
+        "peak_resident_bytes": promptreel_engine::memory::peak_resident_bytes(),
         "warnings": v.warnings,
     });
     let text = serde_json::to_string_pretty(&report)
