@@ -71,11 +71,9 @@ fn fresh_seed() -> i32 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    // SplitMix64 finaliser spreads consecutive clock values over the whole range.
-    let mut z = nanos.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    ((z ^ (z >> 31)) & 0x7fff_ffff) as i32 % p::SEED_RANGE.3.max(1)
+    // The engine's SplitMix64 stream spreads consecutive clock values over the whole range.
+    let z = promptreel_engine::noise::SeededNoise::new(nanos).next_u64();
+    ((z & 0x7fff_ffff) as i32) % p::SEED_RANGE.3.max(1)
 }
 
 /// Reports engine progress to the host's progress bar and turns its cancel button into ours.
