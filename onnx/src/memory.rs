@@ -1,0 +1,23 @@
+//! Peak resident memory of this process, for reports and benchmarks.
+
+/// The most resident memory this process has used, in bytes, where the platform says
+/// (`VmHWM` in `/proc/self/status` on Linux); `None` elsewhere.
+pub fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn linux_reports_a_plausible_peak() {
+        let before = super::peak_resident_bytes().expect("linux has VmHWM");
+        let big = vec![1u8; 64 << 20];
+        let after = super::peak_resident_bytes().expect("linux has VmHWM");
+        assert!(big.iter().all(|&b| b == 1));
+        assert!(after >= before && after >= 64 << 20, "{before} -> {after}");
+    }
+}
