@@ -30,6 +30,11 @@ from torch import nn
 
 DEFAULT_OPSET = 17
 DEFAULT_TOL = 1e-4
+# float16 graphs are checked against the same module in float16 under torch; the two compute in
+# different orders, so they agree to a few units of float16's 1e-3 resolution, not to 1e-4.
+HALF_TOL = 5e-2
+# protobuf cannot hold a message over 2 GiB; above this the weights go to a sidecar regardless.
+EXTERNAL_DATA_BYTES = 1800 * 1024 * 1024
 
 
 # --------------------------------------------------------------------------------------------
@@ -114,7 +119,11 @@ def _finalize(path: str, external_data: bool, output_dims: dict | None = None) -
         node.doc_string = ""
     model.graph.doc_string = ""
     model.doc_string = ""
-    onnx.checker.check_model(model)
+    weights = sum(_tensor_bytes(t) for t in model.graph.initializer)
+    if weights > EXTERNAL_DATA_BYTES:
+        external_data = True
+    if not external_data:
+        onnx.checker.check_model(model)
     if external_data:
         onnx.save_model(
             model,
@@ -124,8 +133,24 @@ def _finalize(path: str, external_data: bool, output_dims: dict | None = None) -
             location="model.onnx_data",
             size_threshold=0,
         )
+        # onnx creates the sidecar owner-only; installed bundles are read by other accounts
+        os.chmod(os.path.join(os.path.dirname(os.path.abspath(path)), "model.onnx_data"), 0o644)
+        # the in-memory checker refuses models over 2 GiB; the path form reads the sidecar
+        onnx.checker.check_model(path)
+        # the exporter's own per-tensor files (written for >2 GiB models) are now in the sidecar
+        directory = os.path.dirname(os.path.abspath(path))
+        for stale in set(os.listdir(directory)) - {os.path.basename(path), "model.onnx_data"}:
+            if not stale.endswith((".json", ".txt")):
+                os.remove(os.path.join(directory, stale))
     else:
         onnx.save_model(model, path)
+
+
+def _tensor_bytes(t: onnx.TensorProto) -> int:
+    n = 1
+    for d in t.dims:
+        n *= d
+    return n * onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
 
 
 def _io_signature(path: str) -> dict:
@@ -257,17 +282,20 @@ def _export_denoiser(
     tol: float,
     external_data: bool,
     seed: int,
+    half: bool = False,
 ) -> dict:
-    wrapper = _DenoiserWrapper(unet).eval()
+    dtype = torch.float16 if half else torch.float32
+    tol = HALF_TOL if half else tol
+    wrapper = _DenoiserWrapper(unet).eval().to(dtype)
     channels = int(unet.config.in_channels)
     hidden = int(unet.config.cross_attention_dim)
     gen = torch.Generator().manual_seed(seed)
 
     def inputs(shape, t):
         b = shape[0]
-        sample = torch.randn((b, channels) + tuple(shape[1:]), generator=gen)
-        ehs = torch.randn((b, seq_len, hidden), generator=gen)
-        ts = torch.tensor(float(t), dtype=torch.float32)  # rank 0
+        sample = torch.randn((b, channels) + tuple(shape[1:]), generator=gen).to(dtype)
+        ehs = torch.randn((b, seq_len, hidden), generator=gen).to(dtype)
+        ts = torch.tensor(float(t), dtype=dtype)  # rank 0
         return sample, ts, ehs
 
     if video:
@@ -307,6 +335,7 @@ def export_unet3d(
     tol: float = DEFAULT_TOL,
     external_data: bool = False,
     seed: int = 0,
+    half: bool = False,
 ) -> dict:
     """UNet3DConditionModel: sample [B, C, F, h, w], timestep (rank 0, float32), encoder_hidden_states.
 
@@ -314,7 +343,25 @@ def export_unet3d(
     diffusers takes its `upsample_size` path: the exported up-sampling then copies the skip
     connection's size, and any latent size works (even sizes give the same result as scale 2).
     """
-    return _export_denoiser(unet, path, True, example_shape, check_shapes, seq_len, opset, tol, external_data, seed)
+    return _export_denoiser(unet, path, True, example_shape, check_shapes, seq_len, opset, tol, external_data, seed,
+                            half)
+
+
+def export_video_transformer(
+    model,
+    path: str,
+    seq_len: int,
+    opset: int = DEFAULT_OPSET,
+    tol: float = DEFAULT_TOL,
+    external_data: bool = False,
+    seed: int = 0,
+    half: bool = False,
+) -> dict:
+    """PromptreelVideoTransformer: the unet3d contract; height and width are multiples of its patch."""
+    p = int(model.config.patch_size)
+    example = (2, 3, 3 * p, 5 * p)
+    checks = ((1, 8, 4 * p, 4 * p), (2, 8, 4 * p, 4 * p), (2, 5, 2 * p, 3 * p), (1, 3, 5 * p, 2 * p), (2, 16, p, 6 * p))
+    return _export_denoiser(model, path, True, example, checks, seq_len, opset, tol, external_data, seed, half)
 
 
 def export_unet2d(
@@ -327,9 +374,11 @@ def export_unet2d(
     tol: float = DEFAULT_TOL,
     external_data: bool = False,
     seed: int = 0,
+    half: bool = False,
 ) -> dict:
     """UNet2DConditionModel (Stable Diffusion): sample [B, C, h, w]; shapes are (batch, h, w)."""
-    return _export_denoiser(unet, path, False, example_shape, check_shapes, seq_len, opset, tol, external_data, seed)
+    return _export_denoiser(unet, path, False, example_shape, check_shapes, seq_len, opset, tol, external_data, seed,
+                            half)
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,15 +405,19 @@ def export_vae_decoder(
     tol: float = DEFAULT_TOL,
     external_data: bool = False,
     seed: int = 0,
+    half: bool = False,
 ) -> dict:
     """latent_sample [N, C, h, w] -> sample [N, 3, H, W]; shapes are (N, h, w)."""
-    wrapper = _VaeDecoderWrapper(vae).eval()
+    dtype = torch.float16 if half else torch.float32
+    tol = HALF_TOL if half else tol
+    wrapper = _VaeDecoderWrapper(vae).eval().to(dtype)
     channels = int(vae.config.latent_channels)
     gen = torch.Generator().manual_seed(seed)
 
     def inputs(shape):
         # latents as the pipeline hands them over: roughly unit-variance / scaling_factor
-        return (torch.randn((shape[0], channels) + tuple(shape[1:]), generator=gen) / vae.config.scaling_factor,)
+        x = torch.randn((shape[0], channels) + tuple(shape[1:]), generator=gen) / vae.config.scaling_factor
+        return (x.to(dtype),)
 
     _torch_export(wrapper, inputs(example_shape), path, ["latent_sample"], ["sample"],
                   {"latent_sample": {0: "batch", 2: "height", 3: "width"},
@@ -377,6 +430,54 @@ def export_vae_decoder(
     for shape in check_shapes:
         (x,) = inputs(shape)
         checks.append(_compare("vae_decoder", sess, wrapper, {"latent_sample": x.numpy()}, (x,), ["sample"], tol))
+    return {"path": path, "bytes": _size(path), **_io_signature(path), "checks": checks}
+
+
+class _VaeEncoderWrapper(nn.Module):
+    def __init__(self, vae):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, sample):
+        # encoder + quant_conv: the Gaussian's parameters [N, 2C, h, w] (mean, then log-variance),
+        # what AutoencoderKL.encode wraps in a DiagonalGaussianDistribution
+        h = self.vae.encoder(sample)
+        return self.vae.quant_conv(h) if self.vae.quant_conv is not None else h
+
+
+def export_vae_encoder(
+    vae,
+    path: str,
+    example_shape: tuple = (2, 20, 28),
+    check_shapes: Iterable[tuple] = ((1, 32, 32), (3, 16, 24), (2, 64, 40)),
+    opset: int = DEFAULT_OPSET,
+    tol: float = DEFAULT_TOL,
+    external_data: bool = False,
+    seed: int = 0,
+    half: bool = False,
+) -> dict:
+    """sample [N, 3, H, W] in [-1, 1] -> latent_parameters [N, 2C, H/f, W/f]; shapes are (N, H, W)
+    with H and W multiples of the VAE's factor f."""
+    dtype = torch.float16 if half else torch.float32
+    tol = HALF_TOL if half else tol
+    wrapper = _VaeEncoderWrapper(vae).eval().to(dtype)
+    gen = torch.Generator().manual_seed(seed)
+
+    def inputs(shape):
+        x = torch.rand((shape[0], int(vae.config.in_channels)) + tuple(shape[1:]), generator=gen) * 2 - 1
+        return (x.to(dtype),)
+
+    _torch_export(wrapper, inputs(example_shape), path, ["sample"], ["latent_parameters"],
+                  {"sample": {0: "batch", 2: "height", 3: "width"},
+                   "latent_parameters": {0: "batch", 2: "latent_height", 3: "latent_width"}}, opset)
+    _finalize(path, external_data,
+              {"latent_parameters": ["batch", 2 * int(vae.config.latent_channels), "latent_height", "latent_width"]})
+    print(f"  vae encoder -> {path}")
+    sess = _session(path)
+    checks = []
+    for shape in check_shapes:
+        (x,) = inputs(shape)
+        checks.append(_compare("vae_encoder", sess, wrapper, {"sample": x.numpy()}, (x,), ["latent_parameters"], tol))
     return {"path": path, "bytes": _size(path), **_io_signature(path), "checks": checks}
 
 

@@ -1,0 +1,1 @@
+"""The default model: procedural clips, captions, the tiny video transformer's training."""

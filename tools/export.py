@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Export a diffusers pipeline folder to a Promptreel model package.
+
+    python tools/export.py PIPELINE_FOLDER OUT_PACKAGE [--name NAME] [--fp16] [--external-data]
+
+PIPELINE_FOLDER is what diffusers' save_pretrained writes (model_index.json, tokenizer/,
+text_encoder/, unet/, vae/, scheduler/): a ModelScope or Zeroscope text-to-video checkpoint
+(TextToVideoSDPipeline), a Stable Diffusion 1.x/2.x checkpoint (StableDiffusionPipeline), or
+Promptreel's default model as tools/default_model/train.py leaves it. Nothing is downloaded.
+
+Every graph is run with ONNX Runtime on random inputs at several shapes and compared with torch
+before the package is written; the largest difference is printed. The package appears at
+OUT_PACKAGE only when every check passed (it is built in OUT_PACKAGE.partial and renamed).
+Format: docs/model-package.md. Requirements: tools/requirements.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from promptreel_export.pipeline import ExportError, export_folder, inspect_folder  # noqa: E402
+
+
+def _native(text: str | None) -> dict | None:
+    """'WxHxF@FPS' -> native dict, e.g. 576x320x24@8."""
+    if text is None:
+        return None
+    try:
+        dims, fps = text.split("@")
+        w, h, f = (int(x) for x in dims.lower().split("x"))
+        return {"width": w, "height": h, "frames": f, "fps": float(fps)}
+    except ValueError:
+        raise ExportError(f"--native {text!r}: expected WIDTHxHEIGHTxFRAMES@FPS, for example 576x320x24@8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("folder", help="diffusers pipeline folder (model_index.json inside)")
+    ap.add_argument("out", nargs="?", help="package folder to write (not needed with --check)")
+    ap.add_argument("--name", help="model name shown in the host (default: the folder's name)")
+    ap.add_argument("--version", default="1", help="package version string (default 1)")
+    ap.add_argument("--fp16", action="store_true", help="denoiser and VAE in float16 (half the size; for GPUs)")
+    ap.add_argument("--external-data", action="store_true",
+                    help="weights in a model.onnx_data sidecar (automatic above 1.8 GB)")
+    ap.add_argument("--no-vae-encoder", action="store_true", help="leave out the VAE encoder graph")
+    ap.add_argument("--native", help="native WIDTHxHEIGHTxFRAMES@FPS (default: from the denoiser's config)")
+    ap.add_argument("--opset", type=int, default=17)
+    ap.add_argument("--force", action="store_true", help="replace OUT_PACKAGE if it exists")
+    ap.add_argument("--check", action="store_true", help="only say whether the folder is supported")
+    args = ap.parse_args(argv)
+    try:
+        if args.check:
+            print(inspect_folder(args.folder))
+            return 0
+        if not args.out:
+            raise ExportError("give the package folder to write (OUT_PACKAGE)")
+        export_folder(
+            args.folder, args.out, name=args.name, version=args.version, half=args.fp16,
+            external_data=args.external_data, vae_encoder=not args.no_vae_encoder,
+            native=_native(args.native), opset=args.opset, force=args.force,
+        )
+    except ExportError as e:
+        print(f"export.py: {e}", file=sys.stderr)
+        return 2
+    except AssertionError as e:  # a graph failed its check against torch
+        print(f"export.py: check failed, no package written: {e}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""PromptreelVideoTransformer: a small text-to-video denoiser with joint space-time attention.
+
+Why not a stock UNet3DConditionModel for the default model: its temporal layers are attention
+without positional information plus zero-padded temporal convolutions, and its text reaches only
+the spatial cross-attention. At a few million parameters and two CPU hours it learns colours and
+shapes but hardly which way things move. Here every token (one 2x2 latent patch of one frame)
+
+  * knows where and *when* it is (sinusoidal features of frame, row and column, projected),
+  * attends to every other token of the clip, in all frames at once (joint space-time attention),
+  * reads the prompt twice: by cross-attention to the token states, and through adaptive layer
+    norm driven by timestep + mean prompt state (a global "what and which way" signal).
+
+It keeps the denoiser contract of diffusers' UNet3DConditionModel, so the engine's `unet3d`
+family, diffusers' TextToVideoSDPipeline and the exporter treat it like one:
+
+    sample [B, C, F, H, W] float32, timestep (scalar), encoder_hidden_states [B, S, D]
+    -> out_sample [B, C, F, H, W]
+
+Frames, height and width are free (H and W multiples of `patch_size`); position features are
+computed from the input's shape, so the exported graph keeps those axes dynamic.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from torch import nn
+
+
+def sinusoid(positions: torch.Tensor, dim: int, max_period: float) -> torch.Tensor:
+    """[N] float -> [N, dim] (cos | sin) features, periods from 2 up to `max_period`."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)
+    args = positions.float()[:, None] * freqs[None, :]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class Attention(nn.Module):
+    """Multi-head attention written with plain matmuls: on sequences of ~100 tokens this is
+    faster on CPU than the fused kernel and exports to a small, portable ONNX graph."""
+
+    def __init__(self, dim: int, heads: int, context_dim: int | None = None):
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(context_dim or dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        b, n, d = x.shape
+        h = self.heads
+        ctx = x if context is None else context
+        q = self.q(x).reshape(b, n, h, d // h).transpose(1, 2)
+        k, v = self.kv(ctx).reshape(b, -1, 2, h, d // h).permute(2, 0, 3, 1, 4)
+        w = torch.softmax(q @ k.transpose(-1, -2) * (d // h) ** -0.5, dim=-1)
+        return self.out((w @ v).transpose(1, 2).reshape(b, n, d))
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1 + scale[:, None]) + shift[:, None]
+
+
+class Block(nn.Module):
+    def __init__(self, dim: int, heads: int, context_dim: int, mlp_ratio: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.cross = Attention(dim, heads, context_dim)
+        self.norm3 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim))
+        # adaLN-Zero: shift/scale/gate for attention and MLP; gates start at 0 (block = identity)
+        self.ada = nn.Linear(dim, 6 * dim)
+        nn.init.zeros_(self.ada.weight)
+        nn.init.zeros_(self.ada.bias)
+
+    def forward(self, x, cond, context):
+        s1, c1, g1, s2, c2, g2 = self.ada(cond).chunk(6, dim=-1)
+        x = x + g1[:, None] * self.attn(modulate(self.norm1(x), s1, c1))
+        x = x + self.cross(self.norm2(x), context)
+        return x + g2[:, None] * self.mlp(modulate(self.norm3(x), s2, c2))
+
+
+class PromptreelVideoTransformer(ModelMixin, ConfigMixin):
+    config_name = "config.json"
+
+    @register_to_config
+    def __init__(
+        self,
+        in_channels: int = 4,
+        out_channels: int = 4,
+        patch_size: int = 2,
+        dim: int = 128,
+        depth: int = 6,
+        heads: int = 4,
+        mlp_ratio: float = 4.0,
+        cross_attention_dim: int = 128,
+        position_features: int = 32,
+        sample_size: int = 8,
+        num_frames: int = 8,
+    ):
+        super().__init__()
+        p = patch_size
+        self.embed = nn.Linear(in_channels * p * p, dim)
+        self.pos = nn.Linear(3 * position_features, dim)
+        self.time = nn.Sequential(nn.Linear(256, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.text = nn.Sequential(nn.Linear(cross_attention_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.blocks = nn.ModuleList([Block(dim, heads, cross_attention_dim, mlp_ratio) for _ in range(depth)])
+        self.norm_out = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.ada_out = nn.Linear(dim, 2 * dim)
+        self.proj_out = nn.Linear(dim, out_channels * p * p)
+        for m in (self.ada_out, self.proj_out):
+            nn.init.zeros_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    def _positions(self, f: int, h: int, w: int) -> torch.Tensor:
+        """[f*h*w, dim] position embedding for a grid of f frames x h x w patches."""
+        n = self.config.position_features
+        pf = sinusoid(torch.arange(f), n, 64.0)
+        py = sinusoid(torch.arange(h), n, 64.0)
+        px = sinusoid(torch.arange(w), n, 64.0)
+        grid = torch.cat(
+            [
+                pf[:, None, None, :].expand(f, h, w, n),
+                py[None, :, None, :].expand(f, h, w, n),
+                px[None, None, :, :].expand(f, h, w, n),
+            ],
+            dim=-1,
+        )
+        return self.pos(grid.reshape(f * h * w, 3 * n).to(self.pos.weight.dtype))
+
+    def forward(self, sample, timestep, encoder_hidden_states, cross_attention_kwargs=None, return_dict=True):
+        b, c, f, hh, ww = sample.shape
+        p = self.config.patch_size
+        h, w = hh // p, ww // p
+        # [B, C, F, H, W] -> tokens [B, F*h*w, C*p*p], frame-major
+        x = sample.reshape(b, c, f, h, p, w, p).permute(0, 2, 3, 5, 1, 4, 6).reshape(b, f * h * w, c * p * p)
+        x = self.embed(x) + self._positions(f, h, w)[None]
+
+        t = timestep.reshape(-1).float().expand(b) if torch.is_tensor(timestep) else torch.full((b,), float(timestep))
+        cond = self.time(sinusoid(t, 256, 10000.0).to(sample.dtype)) + self.text(encoder_hidden_states.mean(dim=1))
+        cond = F.silu(cond)
+        for block in self.blocks:
+            x = block(x, cond, encoder_hidden_states)
+        shift, scale = self.ada_out(cond).chunk(2, dim=-1)
+        x = self.proj_out(modulate(self.norm_out(x), shift, scale))
+        out = x.reshape(b, f, h, w, c, p, p).permute(0, 4, 1, 2, 5, 3, 6).reshape(b, -1, f, hh, ww)
+        if not return_dict:
+            return (out,)
+        return {"sample": out}
