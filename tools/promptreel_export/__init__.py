@@ -1,9 +1,12 @@
-"""Helpers that turn diffusers pipelines into Promptreel model packages.
+"""Helpers that turn diffusers pipelines into Promptreel model packages (driven by tools/export.py).
 
 Modules:
-  tokenizer  - build a CLIP-style byte-level BPE `tokenizer.json` from scratch
-  graphs     - export text encoder / denoiser / VAE decoder to ONNX and check them against torch
-  manifest   - write `promptreel.json` (see docs/model-package.md)
+  pipeline           - read a diffusers pipeline folder, refuse what is unsupported, export it all
+  graphs             - export text encoder / denoiser / VAE to ONNX and check them against torch
+  video_transformer  - PromptreelVideoTransformer, the default model's denoiser (unet3d contract)
+  tokenizer          - build a CLIP-style byte-level BPE `tokenizer.json` from scratch (fixtures)
+  manifest           - write `promptreel.json` (see docs/model-package.md)
 
-`graphs` imports torch; `tokenizer` and `manifest` need only `tokenizers` / the standard library.
+`graphs` and `video_transformer` import torch; `pipeline` imports it only once a folder has passed
+its checks, so refusals work with a bare Python.
 """
