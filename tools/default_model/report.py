@@ -33,7 +33,7 @@ SAMPLE_PROMPTS = [
     "a yellow triangle moving up on a black background",
     "a green box going down on a grey background",
     "a magenta circle staying still on a dark background",
-    "an orange triangle sliding to the right",
+    "the orange triangle sliding to the right",
 ]
 
 
@@ -44,14 +44,17 @@ def loss_plot(work: str, out: str) -> None:
     import matplotlib.pyplot as plt
 
     with open(os.path.join(work, "loss.csv")) as f:
-        rows = [(int(r["step"]), float(r["loss"])) for r in csv.DictReader(f)]
+        rows = [(int(r["step"]), float(r["loss"]), r["phase"]) for r in csv.DictReader(f)]
     steps = np.array([r[0] for r in rows])
     loss = np.array([r[1] for r in rows])
+    switch = next((r[0] for r in rows if r[2] == "motion"), None)
     k = 100
     mean = np.convolve(loss, np.ones(k) / k, mode="valid")
     fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
     ax.plot(steps, loss, lw=0.4, color="#9bb7d4", label="loss per step")
     ax.plot(steps[k - 1 :], mean, lw=1.6, color="#1f4e79", label=f"mean of {k} steps")
+    if switch is not None:
+        ax.axvline(switch, color="#c0504d", lw=1, ls="--", label="phase 2: co-moving positions")
     ax.set_yscale("log")
     ax.set_xlabel("step (batch of 48 clips)")
     ax.set_ylabel("flow-matching MSE")

@@ -7,8 +7,14 @@ shapes but hardly which way things move. Here every token (one 2x2 latent patch 
 
   * knows where and *when* it is (sinusoidal features of frame, row and column, projected),
   * attends to every other token of the clip, in all frames at once (joint space-time attention),
-  * reads the prompt twice: by cross-attention to the token states, and through adaptive layer
-    norm driven by timestep + mean prompt state (a global "what and which way" signal).
+  * reads the prompt three times: by cross-attention to the token states, through adaptive layer
+    norm driven by timestep + mean prompt state (a global "what" signal), and (with
+    `comoving_positions`) through a velocity predicted from the prompt that shifts every frame's
+    position features, so that "which way" is where the model looks for the object next.
+
+The last one is what made motion learnable in the CPU budget: with absolute positions the default
+model learned colours and shapes but drew objects standing still; measured in a frame moving with
+the requested velocity, a moving object is a still one, and the model already knew those.
 
 It keeps the denoiser contract of diffusers' UNet3DConditionModel, so the engine's `unet3d`
 family, diffusers' TextToVideoSDPipeline and the exporter treat it like one:
@@ -32,10 +38,10 @@ from torch import nn
 
 
 def sinusoid(positions: torch.Tensor, dim: int, max_period: float) -> torch.Tensor:
-    """[N] float -> [N, dim] (cos | sin) features, periods from 2 up to `max_period`."""
+    """[...] float -> [..., dim] (cos | sin) features, periods from 2 pi up to 2 pi `max_period`."""
     half = dim // 2
     freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)
-    args = positions.float()[:, None] * freqs[None, :]
+    args = positions.float()[..., None] * freqs
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
 
@@ -103,9 +109,17 @@ class PromptreelVideoTransformer(ModelMixin, ConfigMixin):
         position_features: int = 32,
         sample_size: int = 8,
         num_frames: int = 8,
+        comoving_positions: bool = False,
     ):
         super().__init__()
         p = patch_size
+        if comoving_positions:
+            # prompt -> velocity (patches per frame, x then y): positions are measured in a frame
+            # that moves with it (see _positions); zero at first, so a model trained without
+            # this head starts out unchanged when the head is added.
+            self.motion = nn.Sequential(nn.Linear(cross_attention_dim, dim), nn.SiLU(), nn.Linear(dim, 2))
+            nn.init.zeros_(self.motion[2].weight)
+            nn.init.zeros_(self.motion[2].bias)
         self.embed = nn.Linear(in_channels * p * p, dim)
         self.pos = nn.Linear(3 * position_features, dim)
         self.time = nn.Sequential(nn.Linear(256, dim), nn.SiLU(), nn.Linear(dim, dim))
@@ -118,21 +132,41 @@ class PromptreelVideoTransformer(ModelMixin, ConfigMixin):
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
 
-    def _positions(self, f: int, h: int, w: int) -> torch.Tensor:
-        """[f*h*w, dim] position embedding for a grid of f frames x h x w patches."""
+    def velocity(self, encoder_hidden_states: torch.Tensor) -> torch.Tensor:
+        """[B, 2] the motion the prompt asks for, in patches per frame (x right, y down)."""
+        return self.motion(encoder_hidden_states.mean(dim=1))
+
+    def _positions(self, f: int, h: int, w: int, velocity: torch.Tensor | None) -> torch.Tensor:
+        """[B or 1, f*h*w, dim] position embedding for a grid of f frames x h x w patches.
+
+        With a velocity (v_x, v_y), a patch at column x, row y of frame t sits at
+        (x - v_x t, y - v_y t): coordinates that move with the object the prompt describes. An
+        object moving as asked then occupies the *same* coordinates in every frame, so keeping it
+        coherent across frames is the same attention pattern as keeping a still object in place,
+        which the model learns first and easily.
+        """
         n = self.config.position_features
-        pf = sinusoid(torch.arange(f), n, 64.0)
-        py = sinusoid(torch.arange(h), n, 64.0)
-        px = sinusoid(torch.arange(w), n, 64.0)
+        t = torch.arange(f).float()[:, None, None]
+        y = torch.arange(h).float()[None, :, None]
+        x = torch.arange(w).float()[None, None, :]
+        if velocity is None:
+            ty, tx = y + 0 * t, x + 0 * t  # [f, h, 1], [f, 1, w]
+            ty, tx = ty[None], tx[None]
+        else:
+            vx = velocity[:, 0].float()[:, None, None, None]
+            vy = velocity[:, 1].float()[:, None, None, None]
+            ty = y[None] - vy * t[None]  # [B, f, h, 1]
+            tx = x[None] - vx * t[None]  # [B, f, 1, w]
+        b = ty.shape[0]
         grid = torch.cat(
             [
-                pf[:, None, None, :].expand(f, h, w, n),
-                py[None, :, None, :].expand(f, h, w, n),
-                px[None, None, :, :].expand(f, h, w, n),
+                sinusoid(t[None], n, 64.0).expand(b, f, h, w, n),
+                sinusoid(ty, n, 64.0).expand(b, f, h, w, n),
+                sinusoid(tx, n, 64.0).expand(b, f, h, w, n),
             ],
             dim=-1,
         )
-        return self.pos(grid.reshape(f * h * w, 3 * n).to(self.pos.weight.dtype))
+        return self.pos(grid.reshape(b, f * h * w, 3 * n).to(self.pos.weight.dtype))
 
     def forward(self, sample, timestep, encoder_hidden_states, cross_attention_kwargs=None, return_dict=True):
         b, c, f, hh, ww = sample.shape
@@ -140,7 +174,8 @@ class PromptreelVideoTransformer(ModelMixin, ConfigMixin):
         h, w = hh // p, ww // p
         # [B, C, F, H, W] -> tokens [B, F*h*w, C*p*p], frame-major
         x = sample.reshape(b, c, f, h, p, w, p).permute(0, 2, 3, 5, 1, 4, 6).reshape(b, f * h * w, c * p * p)
-        x = self.embed(x) + self._positions(f, h, w)[None]
+        velocity = self.velocity(encoder_hidden_states) if self.config.comoving_positions else None
+        x = self.embed(x) + self._positions(f, h, w, velocity)
 
         t = timestep.reshape(-1).float().expand(b) if torch.is_tensor(timestep) else torch.full((b,), float(timestep))
         cond = self.time(sinusoid(t, 256, 10000.0).to(sample.dtype)) + self.text(encoder_hidden_states.mean(dim=1))
