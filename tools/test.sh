@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: engine (schedulers and pipeline parity against diffusers,
-# bad input), plugin (through a headless OFX host loading the built plugin), bundle, C smoke host.
+# bad input), the shipped default model (prompt accuracy, parity with diffusers), the exporter's
+# refusals (needs python3, no PyTorch), plugin (through a headless OFX host loading the built
+# plugin), bundle, C smoke host.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
