@@ -165,13 +165,7 @@ fn every_prompt_set_covers_the_vocabulary() {
 fn default_model_matches_diffusers() {
     let model = model();
     let root = common::data().join("default-parity");
-    let mut dirs: Vec<_> = std::fs::read_dir(&root)
-        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("case.json").is_file())
-        .collect();
-    dirs.sort();
+    let dirs = common::case_dirs(&root);
     assert!(
         dirs.len() >= 3,
         "expected the recorded cases in {}",

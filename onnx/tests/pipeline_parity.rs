@@ -77,14 +77,7 @@ fn run_case(dir: &Path) -> f32 {
 
 #[test]
 fn every_recorded_case_matches_diffusers() {
-    let root = common::data().join("parity");
-    let mut dirs: Vec<_> = std::fs::read_dir(&root)
-        .expect("parity dir")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("case.json").is_file())
-        .collect();
-    dirs.sort();
+    let dirs = common::case_dirs(&common::data().join("parity"));
     assert!(
         dirs.len() >= 8,
         "expected the recorded cases, found {}",

@@ -370,8 +370,9 @@ def stage_pipeline(work, tok_path, vae, text_encoder, denoiser, scaling):
     out = os.path.join(work, "pipeline")
     vae.register_to_config(scaling_factor=scaling)
     sched = make_scheduler()
-    # Saved component by component: TextToVideoSDPipeline's save_pretrained would reject the
-    # tokenizer-less layout check; the folder is the same as diffusers writes.
+    # Saved component by component, with model_index.json written below, so the index names exactly
+    # the classes tools/export.py reads (our denoiser by its module path); the sub-folders are what
+    # each component's own save_pretrained writes.
     for name, comp in (("vae", vae), ("text_encoder", text_encoder), ("unet", denoiser), ("scheduler", sched)):
         comp.save_pretrained(os.path.join(out, name))
     os.makedirs(os.path.join(out, "tokenizer"), exist_ok=True)

@@ -150,8 +150,7 @@ class PromptreelVideoTransformer(ModelMixin, ConfigMixin):
         y = torch.arange(h).float()[None, :, None]
         x = torch.arange(w).float()[None, None, :]
         if velocity is None:
-            ty, tx = y + 0 * t, x + 0 * t  # [f, h, 1], [f, 1, w]
-            ty, tx = ty[None], tx[None]
+            ty, tx = y.expand(f, h, 1)[None], x.expand(f, 1, w)[None]  # [1, f, h, 1], [1, f, 1, w]
         else:
             vx = velocity[:, 0].float()[:, None, None, None]
             vy = velocity[:, 1].float()[:, None, None, None]
