@@ -29,6 +29,9 @@ pub enum ErrorKind {
     Cancelled,
     /// Reading or writing a file failed.
     Io,
+    /// The generation does not fit in memory: refused by the estimate, or an allocation beyond
+    /// the runtime's memory cap failed.
+    Memory,
 }
 
 /// The engine's error: a kind, a message for people, and an optional cause.
@@ -78,11 +81,27 @@ impl Error {
         .with_cause(cause)
     }
 
-    /// A failed ONNX Runtime call, naming the graph it concerned.
+    /// A failed ONNX Runtime call, naming the graph it concerned. An allocation refused by the
+    /// memory cap (or by the system) becomes a [`ErrorKind::Memory`] sentence instead of
+    /// ONNX Runtime's arena message, which is kept as the cause for logs.
     pub fn inference(what: impl fmt::Display, cause: ort::Error) -> Self {
+        let text = cause.to_string();
+        if is_allocation_failure(&text) {
+            return Self::new(
+                ErrorKind::Memory,
+                format!(
+                    "ran out of memory while trying to {what}: the settings need more than \
+                     Promptreel may use (set by {}, or 90% of the memory free when it started). \
+                     Lower Frames or Resolution, set Guidance to 1, or close other programs and \
+                     try again",
+                    crate::budget::MEMORY_LIMIT_ENV
+                ),
+            )
+            .with_cause(cause);
+        }
         Self::new(
             ErrorKind::Inference,
-            format!("ONNX Runtime failed to {what}: {cause}"),
+            format!("ONNX Runtime failed to {what}: {text}"),
         )
         .with_cause(cause)
     }
@@ -101,6 +120,16 @@ impl Error {
     pub fn is_cancelled(&self) -> bool {
         self.kind == ErrorKind::Cancelled
     }
+}
+
+/// Whether an ONNX Runtime message reports a failed allocation (its BFC arena's cap, or the
+/// system allocator), as opposed to a bad graph or input.
+fn is_allocation_failure(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("failed to allocate memory")
+        || m.contains("available memory of")
+        || (m.contains("bfc_arena") && m.contains("alloc"))
+        || m.contains("std::bad_alloc")
 }
 
 impl fmt::Display for Error {

@@ -60,6 +60,11 @@ impl Model {
         &self.package
     }
 
+    /// The ONNX Runtime this model's sessions run on.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
     pub fn options(&self) -> SessionOptions {
         self.options
     }
@@ -86,6 +91,22 @@ impl Model {
         let graph = Arc::new(graph);
         *slot = Some(graph.clone());
         Ok(graph)
+    }
+
+    /// Bytes of the weights whose sessions are loaded now (they are already in memory, so a
+    /// generation's estimate need not find room for them again).
+    pub fn loaded_weight_bytes(&self) -> u64 {
+        [
+            GraphRole::TextEncoder,
+            GraphRole::Denoiser,
+            GraphRole::VaeDecoder,
+            GraphRole::VaeEncoder,
+        ]
+        .into_iter()
+        .filter(|r| self.sessions[slot(*r)].lock().is_some())
+        .filter_map(|r| self.package.graph(r))
+        .map(|g| g.bytes)
+        .sum()
     }
 
     /// Creates every session now (useful before timing, or to surface errors early).

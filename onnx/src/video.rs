@@ -64,6 +64,8 @@ pub struct Video {
     pub settings: Settings,
     /// The scheduler that ran.
     pub scheduler: String,
+    /// The memory estimate this generation was admitted with (see [`crate::budget`]).
+    pub memory_estimate: crate::budget::Estimate,
 }
 
 impl Video {

@@ -170,6 +170,73 @@ pub struct Manifest {
     pub vae_encoder: Option<VaeGraphSpec>,
     #[serde(default = "default_scheduler_path")]
     pub scheduler: String,
+    /// What the graphs hold in memory as exported (attention layout, activation sizes), for the
+    /// estimate made before a generation. Absent: the family's conservative defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryProfile>,
+}
+
+/// The memory a package's graphs need, as a function of the generation size (see
+/// `crate::budget`). The exporter writes it from the model's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryProfile {
+    pub denoiser: GraphMemory,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vae_decoder: Option<GraphMemory>,
+}
+
+/// One graph's working memory: a part linear in positions plus its largest attention.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphMemory {
+    /// Bytes of activations held per position for one sample: per latent position (frame x
+    /// latent height x latent width) for the denoiser, per output pixel for the VAE decoder.
+    pub bytes_per_position: u64,
+    /// The attention layers, one entry per distinct shape (repeats do not add up: ONNX Runtime
+    /// frees one layer's scores before the next layer runs).
+    #[serde(default)]
+    pub attention: Vec<AttentionSite>,
+}
+
+/// The shape of one kind of attention layer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttentionSite {
+    /// Which tokens attend to each other.
+    pub span: AttentionSpan,
+    /// Latent positions per token side (a transformer's patch size; 2^level in a UNet).
+    #[serde(default = "one")]
+    pub downsample: u32,
+    pub heads: u32,
+    /// `text`: queries attend to the prompt's tokens (cross attention); `self` otherwise.
+    #[serde(default)]
+    pub keys: AttentionKeys,
+    /// Exported as a fused kernel (`com.microsoft` MultiHeadAttention): memory linear in tokens.
+    #[serde(default)]
+    pub fused: bool,
+}
+
+/// Which tokens one attention call sees together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionSpan {
+    /// Every token of the clip (joint space-time attention).
+    Clip,
+    /// The tokens of one frame (spatial attention; frames go into the batch).
+    Frame,
+    /// One position across the frames (temporal attention; positions go into the batch).
+    Time,
+}
+
+/// What the queries attend to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionKeys {
+    #[default]
+    #[serde(rename = "self")]
+    SelfTokens,
+    Text,
 }
 
 fn one() -> u32 {

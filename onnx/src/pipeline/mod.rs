@@ -44,6 +44,8 @@ pub fn generate(
     // 1. Check inputs.
     let settings = request::resolve(model, req)?;
     let m = model.package().manifest();
+    // Before anything is allocated: a generation that cannot fit is refused in words.
+    let memory_estimate = crate::budget::check(model, &settings, model.runtime().arena_cap())?;
     run.check_cancel()?;
 
     // 2. Encode the prompts (negative first, as diffusers orders the CFG batch).
@@ -191,6 +193,7 @@ pub fn generate(
         warnings: run.warnings,
         settings,
         scheduler: sched.name().to_string(),
+        memory_estimate,
     })
 }
 

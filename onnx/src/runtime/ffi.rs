@@ -33,3 +33,84 @@ pub(crate) fn library_version(path: &Path) -> Result<String, String> {
     };
     Ok(version)
 }
+
+/// The variable with which ONNX Runtime's telemetry (1.32 and later on Linux and macOS) is
+/// switched off before it initialises: no uploader, event queue or device id file is created.
+pub const TELEMETRY_OPT_OUT_ENV: &str = "ORT_DISABLE_TELEMETRY";
+
+/// Sets `ORT_DISABLE_TELEMETRY=1` for this process unless it is already set.
+///
+/// ONNX Runtime reads it when its telemetry initialises, at environment creation; the C API's
+/// `DisableTelemetryEvents` needs an environment, so by the time it could be called the device id
+/// file and event database under `~/.cache/Microsoft/DeveloperTools/.onnxruntime/` exist already.
+/// The variable is the only switch that comes first. It stays set: ONNX Runtime latches the
+/// decision, and a host's other ONNX Runtime users are better off opted out too.
+pub(crate) fn opt_out_of_telemetry() {
+    if std::env::var_os(TELEMETRY_OPT_OUT_ENV).is_some_and(|v| v == "1") {
+        return;
+    }
+    // SAFETY: `set_var` races with threads reading the environment at the same moment. It runs
+    // once per process, under the runtime lock, before ONNX Runtime (the only other reader we
+    // start) exists; a host thread calling getenv at this instant is the remaining risk, and
+    // there is no other switch that precedes the library's initialisation.
+    unsafe { std::env::set_var(TELEMETRY_OPT_OUT_ENV, "1") };
+}
+
+/// Registers a CPU arena allocator on the environment whose total size is capped at
+/// `max_bytes`, so an allocation beyond it fails inside ONNX Runtime as an error status instead
+/// of growing until the kernel kills the process. Sessions opt in with the
+/// `session.use_env_allocators` entry (see `Graph::load`).
+///
+/// ort 2.0.0-rc.15 has no safe wrapper for `CreateArenaCfgV2` / `CreateAndRegisterAllocator`,
+/// hence this raw call; it runs once, right after the environment is created.
+pub(crate) fn register_capped_cpu_arena(
+    env: &ort::environment::Environment,
+    max_bytes: usize,
+) -> Result<(), String> {
+    use ort::AsPointer;
+    use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+
+    let info = MemoryInfo::new(
+        AllocationDevice::CPU,
+        0,
+        AllocatorType::Arena,
+        MemoryType::Default,
+    )
+    .map_err(|e| format!("could not describe CPU memory: {e}"))?;
+    let api = ort::api();
+    // Keys from ONNX Runtime's OrtArenaCfg documentation. "max_mem" is the cap;
+    // kSameAsRequested (1) grows by what is asked, so the cap is not overshot by a doubling.
+    let keys = [c"max_mem".as_ptr(), c"arena_extend_strategy".as_ptr()];
+    let values = [max_bytes, 1usize];
+    let mut cfg: *mut ort::sys::OrtArenaCfg = std::ptr::null_mut();
+    // SAFETY: `keys` and `values` hold `keys.len()` valid entries for the duration of the call;
+    // `cfg` receives an owned pointer on success, released below.
+    let status =
+        unsafe { (api.CreateArenaCfgV2)(keys.as_ptr(), values.as_ptr(), keys.len(), &mut cfg) };
+    take_status(api, status).map_err(|e| format!("could not configure the memory arena: {e}"))?;
+    // SAFETY: `env` and `info` are live ONNX Runtime objects; `cfg` was just created. The
+    // environment copies what it needs from `cfg`, which we then release.
+    let status = unsafe {
+        (api.CreateAndRegisterAllocator)(env.ptr().cast_mut(), info.ptr(), cfg.cast_const())
+    };
+    // SAFETY: `cfg` came from CreateArenaCfgV2 and is released exactly once.
+    unsafe { (api.ReleaseArenaCfg)(cfg) };
+    take_status(api, status).map_err(|e| format!("could not register the memory arena: {e}"))
+}
+
+/// Turns an `OrtStatus` pointer into a result, releasing it.
+fn take_status(api: &ort::sys::OrtApi, status: ort::sys::OrtStatusPtr) -> Result<(), String> {
+    let ptr = status.0;
+    if ptr.is_null() {
+        return Ok(());
+    }
+    // SAFETY: a non-null status owns a NUL-terminated message until it is released, once, here.
+    let message = unsafe {
+        let text = CStr::from_ptr((api.GetErrorMessage)(ptr))
+            .to_string_lossy()
+            .into_owned();
+        (api.ReleaseStatus)(ptr);
+        text
+    };
+    Err(message)
+}

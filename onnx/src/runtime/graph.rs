@@ -158,6 +158,12 @@ impl Graph {
             .map_err(|e| ort_err("configure", e.into()))?
             .with_memory_pattern(provider.wants_memory_pattern())
             .map_err(|e| ort_err("configure", e.into()))?;
+        if rt.arena_cap().is_some() {
+            // Tensors come from the environment's capped CPU arena (registered at load).
+            b = b
+                .with_config_entry("session.use_env_allocators", "1")
+                .map_err(|e| ort_err("configure", e.into()))?;
+        }
         if let Some(d) = dispatch {
             b = b.with_execution_providers([d]).map_err(|e| {
                 Error::new(

@@ -1,9 +1,18 @@
 //! Finding and loading the ONNX Runtime shared library.
 //!
 //! `ort` with `load-dynamic` panics when it has to find the library itself, so we always hand it
-//! an absolute, checked path. The search order is: an explicit path (CLI flag, plugin bundle),
-//! `PROMPTREEL_ORT_LIB`, the library next to the running binary, then the copy that
-//! `tools/fetch_onnxruntime.sh` caches in this repository's `target/onnxruntime/`.
+//! an absolute, checked path. The search order is: an explicit path (CLI flag, the plugin's
+//! bundle), `PROMPTREEL_ORT_LIB`, then the library next to the running program.
+//!
+//! There is deliberately no fallback into a build tree (such as `target/onnxruntime/`): a path
+//! compiled into a release binary hides a broken install, and on another machine that folder may
+//! be writable by anyone, so a plugin inside an editor would run whatever library sits there.
+//! Tests and scripts point `PROMPTREEL_ORT_LIB` at the copy `tools/fetch_onnxruntime.sh` caches.
+//!
+//! Telemetry: the official ONNX Runtime builds collect usage events and, on Linux and macOS,
+//! write a device id and an event queue under `~/.cache/Microsoft/`. [`load`] opts out before the
+//! library is opened (see [`crate::runtime::ffi::opt_out_of_telemetry`]) and again on the
+//! environment, so nothing is collected or written.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,14 +42,6 @@ pub fn library_file_name() -> &'static str {
     }
 }
 
-/// The cache folder the fetch script fills, inside this repository's build output.
-pub fn project_cache_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("target")
-        .join("onnxruntime")
-}
-
 /// Where to look, in order, and why each place is on the list.
 pub fn candidate_paths(explicit: Option<&Path>) -> Vec<(PathBuf, &'static str)> {
     let mut out = Vec::new();
@@ -59,10 +60,6 @@ pub fn candidate_paths(explicit: Option<&Path>) -> Vec<(PathBuf, &'static str)> 
     {
         out.push((dir.join(library_file_name()), "next to the running program"));
     }
-    out.push((
-        project_cache_dir().join(library_file_name()),
-        "the project's cached copy",
-    ));
     out
 }
 
@@ -82,9 +79,9 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
     Err(Error::new(
         ErrorKind::Runtime,
         format!(
-            "ONNX Runtime library not found; looked at: {}. Run `bash tools/fetch_onnxruntime.sh` \
-             to cache onnxruntime {PINNED_ORT_VERSION}, or point {ORT_LIB_ENV} (or --ort-lib) at \
-             a {} of version 1.{MIN_ORT_MINOR} or newer",
+            "ONNX Runtime library not found; looked at: {}. Put onnxruntime {PINNED_ORT_VERSION} \
+             there, or point {ORT_LIB_ENV} (or --ort-lib) at a {} of version 1.{MIN_ORT_MINOR} or \
+             newer (in a checkout, `bash tools/fetch_onnxruntime.sh` prints one)",
             tried.join(", "),
             library_file_name()
         ),
@@ -96,6 +93,7 @@ pub struct Runtime {
     pub(crate) env: ort::environment::Environment,
     library: PathBuf,
     version: String,
+    arena_cap: Option<u64>,
 }
 
 impl Runtime {
@@ -108,6 +106,11 @@ impl Runtime {
     pub fn version(&self) -> &str {
         &self.version
     }
+
+    /// The cap on ONNX Runtime's CPU tensor memory, when one is set (see [`crate::budget`]).
+    pub fn arena_cap(&self) -> Option<u64> {
+        self.arena_cap
+    }
 }
 
 impl std::fmt::Debug for Runtime {
@@ -115,6 +118,7 @@ impl std::fmt::Debug for Runtime {
         f.debug_struct("Runtime")
             .field("library", &self.library)
             .field("version", &self.version)
+            .field("arena_cap", &self.arena_cap)
             .finish()
     }
 }
@@ -131,6 +135,8 @@ pub fn load(explicit: Option<&Path>) -> Result<Arc<Runtime>> {
         return Ok(rt.clone());
     }
     let path = locate(explicit)?;
+    // Before the library is opened: its telemetry reads the switch when it initialises.
+    crate::runtime::ffi::opt_out_of_telemetry();
     let version = read_version(&path)?;
     // NOTE: ort panics on some internal invariants while loading; keep any panic inside.
     let built = std::panic::catch_unwind(|| -> Result<ort::environment::Environment> {
@@ -140,12 +146,18 @@ pub fn load(explicit: Option<&Path>) -> Result<Arc<Runtime>> {
                 format!("could not load ONNX Runtime from {}: {e}", path.display()),
             )
         })?;
-        builder.with_name("promptreel").build().map_err(|e| {
-            Error::new(
-                ErrorKind::Runtime,
-                format!("could not start ONNX Runtime: {e}"),
-            )
-        })
+        // NOTE: the environment-level switch covers Windows' ETW provider; the variable set
+        // above is what stops the device id and event queue on Linux and macOS.
+        builder
+            .with_name("promptreel")
+            .with_telemetry(false)
+            .build()
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Runtime,
+                    format!("could not start ONNX Runtime: {e}"),
+                )
+            })
     })
     .map_err(|_| {
         Error::new(
@@ -156,10 +168,19 @@ pub fn load(explicit: Option<&Path>) -> Result<Arc<Runtime>> {
             ),
         )
     })??;
+    // The hard guard behind the estimate: every session allocates its tensors from one capped
+    // arena (see `Graph::load`), so running out is an error, not the kernel's OOM killer.
+    let arena_cap = crate::budget::arena_limit()?;
+    if let Some(cap) = arena_cap {
+        let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+        crate::runtime::ffi::register_capped_cpu_arena(&built, cap)
+            .map_err(|e| Error::new(ErrorKind::Runtime, format!("ONNX Runtime {e}")))?;
+    }
     let rt = Arc::new(Runtime {
         env: built,
         library: path,
         version,
+        arena_cap,
     });
     *slot = Some(rt.clone());
     Ok(rt)

@@ -95,26 +95,24 @@ fn utf8(s: OsString, flag: &str) -> Result<String> {
     })
 }
 
-/// The bundled model: `$PROMPTREEL_MODEL`, else `models/default` next to the program or in the
-/// repository's `bundle/`.
+/// The bundled model: `$PROMPTREEL_MODEL`, else `models/default` next to the program (the layout
+/// of an installed CLI). No build-tree path is compiled in: in a checkout, pass `--model`.
 fn default_model() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("PROMPTREEL_MODEL").filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));
     }
-    let mut candidates = Vec::new();
-    if let Some(dir) = std::env::current_exe()
+    let next_to_program = std::env::current_exe()
         .ok()
-        .and_then(|e| e.parent().map(PathBuf::from))
-    {
-        candidates.push(dir.join("models").join("default"));
-    }
-    candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bundle/models/default"));
-    candidates.into_iter().find(|c| c.join("promptreel.json").is_file()).ok_or_else(|| {
-        Error::package(
-            "no model given and no bundled model found; pass --model DIR (a model package folder) \
-             or set PROMPTREEL_MODEL",
-        )
-    })
+        .and_then(|e| e.parent().map(|d| d.join("models").join("default")));
+    next_to_program
+        .filter(|c| c.join("promptreel.json").is_file())
+        .ok_or_else(|| {
+            Error::package(
+                "no model given and no bundled model next to the program; pass --model DIR (a \
+                 model package folder, e.g. bundle/models/default in a checkout) or set \
+                 PROMPTREEL_MODEL",
+            )
+        })
 }
 
 /// A terminal progress bar with ETA (hidden when stderr is not a terminal).

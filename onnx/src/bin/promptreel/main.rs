@@ -36,6 +36,7 @@ fn exit_code(e: &Error) -> u8 {
         ErrorKind::Runtime | ErrorKind::Device => 4,
         ErrorKind::Inference => 5,
         ErrorKind::Io => 6,
+        ErrorKind::Memory => 7,
         ErrorKind::Cancelled => 130,
         _ => 1,
     }

@@ -130,6 +130,7 @@ pub fn write_report(v: &Video, req: &GenerateRequest, model: &Model, path: &Path
         },
         "overhead_ratio": t.overhead_ratio(),
         "peak_resident_bytes": promptreel_engine::memory::peak_resident_bytes(),
+        "estimated_peak_bytes": v.memory_estimate.total(),
         "warnings": v.warnings,
     });
     let text = serde_json::to_string_pretty(&report)

@@ -1,0 +1,399 @@
+//! Memory budget: how much a generation will hold at its peak, estimated from the package before
+//! anything runs, and the limit it must fit.
+//!
+//! A setting must never get the host killed. Two guards:
+//! 1. [`check`] refuses, in words, a generation whose estimated peak exceeds the memory the
+//!    machine can give now (or the runtime's cap), naming the setting to lower and by how much.
+//! 2. ONNX Runtime's CPU arena is capped ([`arena_limit`], applied when the runtime loads), so an
+//!    allocation the estimate missed fails as an error, which [`crate::error`] turns into the same
+//!    kind of sentence, instead of the kernel's out-of-memory killer ending the process.
+//!
+//! The estimate follows what the graphs hold as exported: weights (file sizes), activations
+//! linear in positions, and the largest attention. An unfused attention
+//! (MatMul-Softmax-MatMul) holds about [`UNFUSED_SCORE_COPIES`] tensors of batch x heads x
+//! queries x keys floats at once; a fused one holds only its inputs and outputs.
+
+mod system;
+
+pub use system::available_memory;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::Model;
+use crate::package::GraphRole;
+use crate::package::manifest::{
+    AttentionKeys, AttentionSite, AttentionSpan, FamilyName, GraphMemory, Manifest, MemoryProfile,
+};
+use crate::pipeline::Settings;
+
+/// The variable that sets the memory cap for ONNX Runtime's tensors, in MiB. Without it the cap
+/// is [`DEFAULT_ARENA_SHARE`] of the memory available when the runtime loads.
+pub const MEMORY_LIMIT_ENV: &str = "PROMPTREEL_MEMORY_LIMIT_MB";
+
+/// Share of the then-available memory the arena may take when no limit is set.
+pub const DEFAULT_ARENA_SHARE: f64 = 0.9;
+
+/// The smallest cap used, so a momentarily busy machine does not make every model fail.
+const MIN_ARENA_BYTES: u64 = 256 << 20;
+
+/// Copies of the attention score matrix alive at once in an unfused export (scores, scaled
+/// scores, softmax output, and the arena's slack), measured on the default model at 1k-4k tokens
+/// (4.2x-4.3x of one score tensor).
+const UNFUSED_SCORE_COPIES: u64 = 5;
+
+/// Head width assumed for a fused attention's working set (queries, keys, values, output).
+const FUSED_HEAD_DIM: u64 = 128;
+
+/// The process and ONNX Runtime's own code and buffers, before any model.
+const RUNTIME_BASE_BYTES: u64 = 96 << 20;
+
+/// Bytes per float the graphs compute in (fp16 exports are upcast in places; count f32).
+const FLOAT: u64 = 4;
+
+/// What a generation will hold at its peak, by part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Estimate {
+    /// Weights of the graphs a generation loads (text encoder, denoiser, VAE decoder).
+    pub weights: u64,
+    /// The denoiser's working memory for one call (both guidance halves when batched).
+    pub denoiser: u64,
+    /// The largest single attention inside that.
+    pub denoiser_attention: u64,
+    /// The VAE decoder's working memory for one chunk of frames.
+    pub vae_decoder: u64,
+    /// Latents and finished frames kept by the pipeline.
+    pub buffers: u64,
+}
+
+impl Estimate {
+    /// The part ONNX Runtime allocates while running (the arena's share).
+    pub fn working(&self) -> u64 {
+        self.denoiser.max(self.vae_decoder)
+    }
+
+    /// Everything, with the runtime's base.
+    pub fn total(&self) -> u64 {
+        RUNTIME_BASE_BYTES + self.weights + self.working() + self.buffers
+    }
+}
+
+/// The generation's size as the graphs see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    /// Samples per denoiser call: 2 when guidance runs batched.
+    pub batch: u64,
+    pub frames: u64,
+    pub latent_height: u64,
+    pub latent_width: u64,
+    pub height: u64,
+    pub width: u64,
+    /// Frames decoded per VAE call.
+    pub decode_frames: u64,
+    /// Text tokens the prompt is padded to.
+    pub text_tokens: u64,
+}
+
+impl Size {
+    /// The size of a generation with `settings` on a model with manifest `m`.
+    pub fn of(m: &Manifest, settings: &Settings) -> Self {
+        let latent_frames = if m.family == FamilyName::Sd {
+            1
+        } else {
+            u64::from(settings.frames.div_ceil(m.temporal_compression.max(1)))
+        };
+        let s = u64::from(m.spatial_compression.max(1));
+        Self {
+            batch: if settings.uses_guidance() && m.cfg_batch {
+                2
+            } else {
+                1
+            },
+            frames: latent_frames.max(1),
+            latent_height: (u64::from(settings.height) / s).max(1),
+            latent_width: (u64::from(settings.width) / s).max(1),
+            height: u64::from(settings.height),
+            width: u64::from(settings.width),
+            decode_frames: u64::from(m.vae.decode_chunk_frames.max(1)).min(latent_frames.max(1)),
+            text_tokens: u64::from(m.tokenizer.max_length.max(1)),
+        }
+    }
+}
+
+/// The manifest's memory profile, or the family's conservative default for packages exported
+/// before profiles existed.
+pub fn profile(m: &Manifest) -> MemoryProfile {
+    if let Some(p) = &m.memory {
+        return p.clone();
+    }
+    // Defaults sized for diffusers' UNets: 320 channels at full latent resolution with about a
+    // dozen tensors alive, spatial attention there with 8 heads (SD 1.x and ModelScope use 5 or
+    // 8), temporal attention for video, and the SD VAE's 128-channel full-resolution decoder
+    // with one attention at latent resolution.
+    let spatial = AttentionSite {
+        span: AttentionSpan::Frame,
+        downsample: 1,
+        heads: 8,
+        keys: AttentionKeys::SelfTokens,
+        fused: false,
+    };
+    let mut attention = vec![
+        spatial,
+        AttentionSite {
+            keys: AttentionKeys::Text,
+            ..spatial
+        },
+    ];
+    if m.family == FamilyName::Unet3d {
+        attention.push(AttentionSite {
+            span: AttentionSpan::Time,
+            ..spatial
+        });
+    }
+    MemoryProfile {
+        denoiser: GraphMemory {
+            bytes_per_position: 320 * 12 * FLOAT,
+            attention,
+        },
+        vae_decoder: Some(GraphMemory {
+            bytes_per_position: 128 * 6 * FLOAT,
+            attention: vec![AttentionSite {
+                heads: 1,
+                ..spatial
+            }],
+        }),
+    }
+}
+
+/// Bytes one attention site holds at its peak, for `batch` samples.
+fn attention_bytes(site: &AttentionSite, size: &Size, batch: u64) -> u64 {
+    let ds = u64::from(site.downsample.max(1));
+    let per_frame = (size.latent_height.div_ceil(ds)) * (size.latent_width.div_ceil(ds));
+    let (calls, queries) = match site.span {
+        AttentionSpan::Clip => (batch, size.frames * per_frame),
+        AttentionSpan::Frame => (batch * size.frames, per_frame),
+        AttentionSpan::Time => (batch * per_frame, size.frames),
+    };
+    let keys = match site.keys {
+        AttentionKeys::SelfTokens => queries,
+        AttentionKeys::Text => size.text_tokens,
+    };
+    let heads = u64::from(site.heads.max(1));
+    let bytes = if site.fused {
+        // Queries, keys, values and output, plus the kernel's per-thread tiles (small).
+        calls
+            .saturating_mul(heads)
+            .saturating_mul(queries.saturating_add(2 * keys))
+            .saturating_mul(FUSED_HEAD_DIM * FLOAT * 2)
+    } else {
+        calls
+            .saturating_mul(heads)
+            .saturating_mul(queries)
+            .saturating_mul(keys)
+            .saturating_mul(FLOAT * UNFUSED_SCORE_COPIES)
+    };
+    bytes
+}
+
+fn largest_attention(g: &GraphMemory, size: &Size, batch: u64) -> u64 {
+    g.attention
+        .iter()
+        .map(|a| attention_bytes(a, size, batch))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Estimates the peak memory of a generation of `size` with the package described by `m`,
+/// whose graphs weigh `weights` bytes on disk.
+pub fn estimate(m: &Manifest, weights: u64, size: &Size) -> Estimate {
+    let p = profile(m);
+    let positions = size.frames * size.latent_height * size.latent_width;
+    let denoiser_attention = largest_attention(&p.denoiser, size, size.batch);
+    let denoiser = positions
+        .saturating_mul(size.batch)
+        .saturating_mul(p.denoiser.bytes_per_position)
+        .saturating_add(denoiser_attention);
+    let vae_decoder = p.vae_decoder.as_ref().map_or(0, |v| {
+        let chunk = Size { frames: 1, ..*size };
+        let pixels = size.decode_frames * size.height * size.width;
+        pixels
+            .saturating_mul(v.bytes_per_position)
+            .saturating_add(largest_attention(v, &chunk, size.decode_frames))
+    });
+    let latent_values = positions * u64::from(m.latent_channels) * size.batch;
+    let frame_values =
+        size.frames * u64::from(m.temporal_compression.max(1)) * size.height * size.width * 3;
+    Estimate {
+        weights,
+        denoiser,
+        denoiser_attention,
+        vae_decoder,
+        // Latents (a few copies in the loop) and the decoded frames.
+        buffers: (latent_values * 4 + frame_values) * FLOAT,
+    }
+}
+
+/// The estimate for `settings` on `model`.
+pub fn estimate_for(model: &Model, settings: &Settings) -> Estimate {
+    let pkg = model.package();
+    let weights = [
+        GraphRole::TextEncoder,
+        GraphRole::Denoiser,
+        GraphRole::VaeDecoder,
+    ]
+    .iter()
+    .filter_map(|r| pkg.graph(*r))
+    .map(|g| g.bytes)
+    .sum();
+    estimate(pkg.manifest(), weights, &Size::of(pkg.manifest(), settings))
+}
+
+/// The cap for ONNX Runtime's CPU arena: `$PROMPTREEL_MEMORY_LIMIT_MB` when set, else
+/// [`DEFAULT_ARENA_SHARE`] of the memory available now; `None` when neither is known.
+pub fn arena_limit() -> Result<Option<u64>> {
+    if let Some(v) = std::env::var_os(MEMORY_LIMIT_ENV).filter(|v| !v.is_empty()) {
+        let text = v.to_string_lossy();
+        let mib: u64 = text.trim().parse().map_err(|_| {
+            Error::setting(format!(
+                "{MEMORY_LIMIT_ENV} is {text:?}; set it to a whole number of MiB (e.g. 8192) or \
+                 leave it unset"
+            ))
+        })?;
+        return Ok(Some((mib << 20).max(64 << 20)));
+    }
+    Ok(available_memory().map(|a| ((a as f64 * DEFAULT_ARENA_SHARE) as u64).max(MIN_ARENA_BYTES)))
+}
+
+/// Formats bytes for people: "1.5 GiB", "320 MiB".
+pub fn human(bytes: u64) -> String {
+    const GIB: f64 = (1u64 << 30) as f64;
+    const MIB: f64 = (1u64 << 20) as f64;
+    let b = bytes as f64;
+    if b >= GIB {
+        format!("{:.1} GiB", b / GIB)
+    } else {
+        format!("{:.0} MiB", (b / MIB).max(1.0))
+    }
+}
+
+/// Refuses `settings` when their estimate does not fit: the memory available now (plus the
+/// weights this model already holds), or the runtime's cap (`arena_cap`, the arena part).
+pub fn check(model: &Model, settings: &Settings, arena_cap: Option<u64>) -> Result<Estimate> {
+    let est = estimate_for(model, settings);
+    let held = model.loaded_weight_bytes();
+    if let Some(cap) = arena_cap
+        && est.working() > cap
+    {
+        return Err(refusal(
+            model,
+            settings,
+            &est,
+            est.working(),
+            cap,
+            "Promptreel may use",
+        ));
+    }
+    if let Some(available) = available_memory() {
+        let need = est.total().saturating_sub(held);
+        if need > available {
+            return Err(refusal(
+                model,
+                settings,
+                &est,
+                need,
+                available,
+                "the machine has free",
+            ));
+        }
+    }
+    Ok(est)
+}
+
+/// The sentence for a refused generation: what it needs, what there is, and which setting to
+/// lower to what.
+fn refusal(
+    model: &Model,
+    settings: &Settings,
+    est: &Estimate,
+    need: u64,
+    have: u64,
+    what: &str,
+) -> Error {
+    let m = model.package().manifest();
+    let fits = |s: &Settings| {
+        let e = estimate_for(model, s);
+        let need_s = need.saturating_sub(est.working().saturating_add(est.buffers))
+            + e.working()
+            + e.buffers;
+        need_s <= have
+    };
+    let mut advice = Vec::new();
+    if m.family != FamilyName::Sd && settings.frames > 1 {
+        // The most frames that fit, found by halving then stepping (the estimate is monotonic).
+        let mut lo = 1u32;
+        let mut hi = settings.frames;
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            let trial = Settings {
+                frames: mid,
+                ..settings.clone()
+            };
+            if fits(&trial) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        let trial = Settings {
+            frames: lo,
+            ..settings.clone()
+        };
+        if fits(&trial) {
+            advice.push(format!(
+                "lower Frames from {} to {} or fewer",
+                settings.frames, lo
+            ));
+        }
+    }
+    let s = m.spatial_compression.max(1) * 8;
+    let mut side = (settings.width.max(settings.height) / s) * s;
+    while side >= s {
+        let scale = f64::from(side) / f64::from(settings.width.max(settings.height));
+        let round = |v: u32| (((f64::from(v) * scale) as u32) / s * s).max(s);
+        let trial = Settings {
+            width: round(settings.width),
+            height: round(settings.height),
+            ..settings.clone()
+        };
+        if trial.width < settings.width && fits(&trial) {
+            advice.push(format!(
+                "lower Resolution from {}x{} to {}x{} or smaller",
+                settings.width, settings.height, trial.width, trial.height
+            ));
+            break;
+        }
+        side -= s;
+    }
+    if settings.uses_guidance() && m.cfg_batch {
+        advice.push("or set Guidance to 1 (no guidance halves the denoiser's memory)".into());
+    }
+    let advice = if advice.is_empty() {
+        "use a smaller model or a machine with more memory".to_string()
+    } else {
+        advice.join(", ")
+    };
+    Error::new(
+        ErrorKind::Memory,
+        format!(
+            "this generation needs about {} of memory ({} frames at {}x{}; the attention alone \
+             takes {}), but {what} only {}: {advice}",
+            human(need),
+            settings.frames,
+            settings.width,
+            settings.height,
+            human(est.denoiser_attention),
+            human(have)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests;
