@@ -44,14 +44,33 @@ pub fn model_dir(values: &Values) -> OfxResult<PathBuf> {
     }
 }
 
-/// The ONNX Runtime library shipped next to the plugin binary, unless the environment names one.
-fn ort_library() -> Option<PathBuf> {
-    if std::env::var_os(engine::runtime::library::ORT_LIB_ENV).is_some_and(|v| !v.is_empty()) {
-        return None;
+/// The ONNX Runtime library to load: `$PROMPTREEL_ORT_LIB` when the user set it, else the one
+/// shipped next to the plugin binary in the bundle. Nothing else: not the host's folder, not a
+/// build tree, not the system's search path, so a studio knows exactly which library runs.
+fn ort_library() -> OfxResult<PathBuf> {
+    if let Some(p) =
+        std::env::var_os(engine::runtime::library::ORT_LIB_ENV).filter(|v| !v.is_empty())
+    {
+        return Ok(PathBuf::from(p));
     }
-    plugin_binary_dir()
-        .map(|d| d.join(engine::runtime::library::library_file_name()))
-        .filter(|p| p.is_file())
+    let name = engine::runtime::library::library_file_name();
+    let dir = plugin_binary_dir().ok_or_else(|| {
+        OfxError::failed(format!(
+            "Promptreel cannot find its own bundle folder, so it cannot find {name}; reinstall \
+             the plugin, or set {} to the path of an ONNX Runtime library",
+            engine::runtime::library::ORT_LIB_ENV
+        ))
+    })?;
+    let path = dir.join(name);
+    if !path.is_file() {
+        return Err(OfxError::failed(format!(
+            "Promptreel's ONNX Runtime library is missing from its bundle: expected {}. \
+             Reinstall the plugin (or set {} to the path of an ONNX Runtime library)",
+            path.display(),
+            engine::runtime::library::ORT_LIB_ENV
+        )));
+    }
+    Ok(path)
 }
 
 /// A generation, fully resolved: what to run and its cache key.
@@ -104,25 +123,22 @@ pub fn plan(values: &Values) -> OfxResult<Plan> {
     })
 }
 
-/// The message of a cancelled generation.
-pub const CANCELLED: &str = "Generation cancelled";
+/// The Status line after a generation the user cancelled.
+pub const CANCELLED: &str = "Cancelled";
 
 /// Maps an engine error to a status and a sentence for the user.
 pub fn engine_error(e: engine::Error) -> OfxError {
-    let status = Status::Failed;
+    if e.is_cancelled() {
+        return OfxError::cancelled(CANCELLED);
+    }
     let prefix = match e.kind() {
-        ErrorKind::Cancelled => CANCELLED,
         ErrorKind::InvalidSetting => "Promptreel cannot use these settings",
         ErrorKind::Package => "Promptreel cannot use this model",
         ErrorKind::Runtime => "Promptreel cannot start ONNX Runtime",
         ErrorKind::Device => "Promptreel cannot use this device",
         _ => "Generation failed",
     };
-    if e.is_cancelled() {
-        OfxError::new(status, prefix)
-    } else {
-        OfxError::new(status, format!("{prefix}: {e}"))
-    }
+    OfxError::new(Status::Failed, format!("{prefix}: {e}"))
 }
 
 /// The cached clip for `plan`, generating it (once, whoever asks first) if needed.
@@ -138,8 +154,9 @@ fn run(plan: &Plan, observer: &mut dyn Observer) -> OfxResult<CachedClip> {
         device,
         intra_threads: 0,
     };
-    let model = engine::registry::get(&plan.model_dir, options, ort_library().as_deref())
-        .map_err(engine_error)?;
+    let ort_lib = ort_library()?;
+    let model =
+        engine::registry::get(&plan.model_dir, options, Some(&ort_lib)).map_err(engine_error)?;
     let video = engine::generate(&model, &plan.values.request, observer).map_err(engine_error)?;
     let mut summary = format!(
         "{} frames, {}x{}, {}, {:.1} s",

@@ -152,17 +152,19 @@ fn press_generate(effect: &EffectHandle, time: f64) -> OfxResult<Status> {
             effect.host().clear_persistent_message(effect);
             Ok(Status::Ok)
         }
+        // The user's own cancel is a choice, not a failure: the Status line says so and no
+        // error stays on the node.
+        Err(e) if e.cancelled => {
+            set_status(effect, generate::CANCELLED);
+            effect.host().clear_persistent_message(effect);
+            Ok(Status::Ok)
+        }
         Err(e) => {
             set_status(effect, &e.message);
             effect
                 .host()
                 .set_persistent_message(effect, MessageKind::Error, &e.message);
-            // A cancelled generation is the user's choice, not a failure of the action.
-            if e.message == generate::CANCELLED {
-                Ok(Status::Ok)
-            } else {
-                Err(e)
-            }
+            Err(e)
         }
     }
 }

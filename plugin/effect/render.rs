@@ -166,8 +166,18 @@ pub fn render(effect: &EffectHandle, in_args: Option<&PropertySet>) -> OfxResult
     let values = Values::read(&effect.params()?, time)?;
     let plan: Plan = generate::plan(&values)?;
     let mut observer = HostProgress::new(effect, "Promptreel: generating", true);
-    let (clip, _) = generate::obtain(&plan, &mut observer)?;
+    let obtained = generate::obtain(&plan, &mut observer);
     drop(observer);
+    let clip = match obtained {
+        Ok((clip, _)) => clip,
+        // An abort is routine (scrubbing, a parameter changed mid-render): the host throws this
+        // render away and asks again. The OpenFX guide's example effects return kOfxStatOK when
+        // `abort()` interrupted them ("the failed fetch is fine"), and kOfxStatFailed would make
+        // hosts mark the node as failed; so: no message, nothing printed, OK. The partial
+        // generation is not cached (the clip cache only keeps finished clips).
+        Err(e) if e.cancelled => return Ok(Status::Ok),
+        Err(e) => return Err(e),
+    };
 
     let mut image = effect
         .clip(sys::kOfxImageEffectOutputClipName)?

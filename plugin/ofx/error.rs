@@ -80,6 +80,9 @@ impl Status {
 pub struct OfxError {
     pub status: Status,
     pub message: String,
+    /// The work stopped because the host aborted it or the user pressed cancel: not a failure,
+    /// so it must not be shown as an error.
+    pub cancelled: bool,
 }
 
 /// Shorthand for results in the plugin.
@@ -90,6 +93,15 @@ impl OfxError {
         Self {
             status,
             message: message.into(),
+            cancelled: false,
+        }
+    }
+
+    /// Work stopped on request (host abort, cancel button).
+    pub fn cancelled(message: impl Into<String>) -> Self {
+        Self {
+            cancelled: true,
+            ..Self::failed(message)
         }
     }
 
