@@ -177,7 +177,7 @@ fn attention_bytes(site: &AttentionSite, size: &Size, batch: u64) -> u64 {
         AttentionKeys::Text => size.text_tokens,
     };
     let heads = u64::from(site.heads.max(1));
-    let bytes = if site.fused {
+    if site.fused {
         // Queries, keys, values and output, plus the kernel's per-thread tiles (small).
         calls
             .saturating_mul(heads)
@@ -189,8 +189,7 @@ fn attention_bytes(site: &AttentionSite, size: &Size, batch: u64) -> u64 {
             .saturating_mul(queries)
             .saturating_mul(keys)
             .saturating_mul(FLOAT * UNFUSED_SCORE_COPIES)
-    };
-    bytes
+    }
 }
 
 fn largest_attention(g: &GraphMemory, size: &Size, batch: u64) -> u64 {
