@@ -3,10 +3,10 @@
 //! it reports, hands it a host whose `fetchSuite` knows no suite, and sends Load and Unload.
 //!
 //! What the plug-in must do there: report `org.promptreel.TextToVideo`, API
-//! `OfxImageEffectPluginAPI` version 1, plug-in version 1.0; answer Load with
-//! `kOfxStatErrMissingHostFeature` (4), since without the property, parameter and image effect
-//! suites it cannot work, naming the missing suite on stderr; answer Unload with OK; and never
-//! crash the host, which exits 0.
+//! `OfxImageEffectPluginAPI` version 1, plug-in version the package's major.minor; answer Load
+//! with `kOfxStatErrMissingHostFeature` (4), since without the property, parameter and image
+//! effect suites it cannot work, naming the missing suite on stderr; answer Unload with OK; and
+//! never crash the host, which exits 0.
 //!
 //! Needs: a C compiler as `cc` (or `$CC`) and `libdl`.
 
@@ -136,7 +136,12 @@ fn check_run(run: &Run, set_host: bool) {
     assert_eq!(run.get("pluginIdentifier"), PLUGIN_ID);
     assert_eq!(run.get("pluginApi"), "OfxImageEffectPluginAPI");
     assert_eq!(run.get("apiVersion"), "1");
-    assert_eq!(run.get("pluginVersion"), "1.0");
+    let package = concat!(
+        env!("CARGO_PKG_VERSION_MAJOR"),
+        ".",
+        env!("CARGO_PKG_VERSION_MINOR")
+    );
+    assert_eq!(run.get("pluginVersion"), package);
     assert_eq!(run.get("is_image_effect"), "1");
     assert_eq!(run.get("OfxSetHost_exported"), "1");
     if set_host {

@@ -150,7 +150,15 @@ fn option_index(plugin: &host::Plugin, param: &str, word: &str) -> Option<i32> {
 }
 
 fn check_description(plugin: &host::Plugin) {
-    assert_eq!(plugin.version(), (1, 0));
+    let package: (u32, u32) = (
+        env!("CARGO_PKG_VERSION_MAJOR")
+            .parse()
+            .expect("major version"),
+        env!("CARGO_PKG_VERSION_MINOR")
+            .parse()
+            .expect("minor version"),
+    );
+    assert_eq!(plugin.version(), package, "the package version");
     let d = plugin.descriptor_props().expect("described");
     assert_eq!(d.str(kOfxPropLabel).as_deref(), Some("Text to Video"));
     assert_eq!(

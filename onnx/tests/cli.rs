@@ -673,6 +673,18 @@ fn unwritable_outputs_are_io_errors() {
 }
 
 #[test]
+fn version_is_the_package_version() {
+    // The plug-in (major.minor) and the bundle's Info.plist state the same version; see
+    // tests/bundle.rs in the workspace root.
+    let want = format!("promptreel {}", env!("CARGO_PKG_VERSION"));
+    for flag in ["--version", "-V"] {
+        let run = promptreel(&[flag]);
+        run.expect_code(0);
+        assert_eq!(run.stdout.trim(), want, "{run}");
+    }
+}
+
+#[test]
 fn unparsable_numbers_are_refused_by_the_argument_parser() {
     let tmp = Scratch::new("clap");
     Generate::small(&tmp.path("out"))

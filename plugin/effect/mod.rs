@@ -18,9 +18,12 @@ use crate::ofx::{EffectHandle, OfxResult, PropertySet, Status, sys};
 
 /// The plugin's identifier; never change it (hosts store it in projects).
 pub const IDENTIFIER: &CStr = c"org.promptreel.TextToVideo";
-/// Bump the major version when old projects would render differently or lose parameters.
-pub const VERSION_MAJOR: u32 = 1;
-pub const VERSION_MINOR: u32 = 0;
+/// The version hosts see: the package's major and minor version (the workspace `Cargo.toml`,
+/// which the bundle's `Info.plist` and `promptreel --version` report too). Bump the major
+/// version there when old projects would render differently or lose parameters.
+pub const VERSION_MAJOR: u32 = parse_version_part(env!("CARGO_PKG_VERSION_MAJOR"));
+/// See [`VERSION_MAJOR`].
+pub const VERSION_MINOR: u32 = parse_version_part(env!("CARGO_PKG_VERSION_MINOR"));
 pub const LABEL: &str = "Text to Video";
 pub const GROUPING: &str = "Promptreel";
 pub const DESCRIPTION: &str =
@@ -28,6 +31,14 @@ pub const DESCRIPTION: &str =
 
 /// The optional input clip of the General context (image-to-video later; unused for now).
 pub const SOURCE_CLIP: &CStr = c"Source";
+
+/// A decimal version number, parsed at compile time (a bad one fails the build).
+const fn parse_version_part(digits: &str) -> u32 {
+    match u32::from_str_radix(digits, 10) {
+        Ok(value) => value,
+        Err(_) => panic!("the package version is not numeric"),
+    }
+}
 
 /// Load: nothing heavy — ONNX Runtime and models load on first generation.
 pub fn load() -> OfxResult<Status> {
