@@ -1,6 +1,8 @@
 //! The bundle, end to end: `promptreel_bundle::assemble` builds `Promptreel.ofx.bundle` from
 //! the cdylib cargo built for this test run, the cached ONNX Runtime and the tiny test model
-//! (as the default model); the layout is checked; `install` copies it into a plug-in folder
+//! (as the default model); the layout is checked, with the plug-in binary stripped of its debug
+//! information (read from the ELF section headers), which lies next to the bundle instead, and
+//! the package version everywhere the bundle states one; `install` copies it into a plug-in folder
 //! (twice, to check it replaces an installed bundle cleanly); then the headless host in
 //! `tests/host/` loads the *installed* binary and renders a frame with nothing but the bundle
 //! to go on: `PROMPTREEL_ORT_LIB` and `PROMPTREEL_MODEL` unset and the Model folder parameter
@@ -23,9 +25,23 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 use host::{Context, Host, HostConfig, RenderRequest, Value};
 use ofx_sys::*;
-use promptreel_bundle::{BUNDLE_NAME, IDENTIFIER, Inputs, assemble, install, platform};
+use promptreel_bundle::{
+    BINARY_NAME, BUNDLE_NAME, DEBUG_DIR_NAME, IDENTIFIER, Inputs, assemble, install, platform,
+};
 
 const PLUGIN_ID: &str = "org.promptreel.TextToVideo";
+/// The package version (the workspace's): `Info.plist` states it whole, the plug-in its major
+/// and minor numbers. (`promptreel --version` is checked in `onnx/tests/cli.rs`.)
+const PACKAGE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The package's (major, minor) version.
+fn package_major_minor() -> (u32, u32) {
+    let number = |s: &str| s.parse::<u32>().expect("a numeric version");
+    (
+        number(env!("CARGO_PKG_VERSION_MAJOR")),
+        number(env!("CARGO_PKG_VERSION_MINOR")),
+    )
+}
 
 /// The plug-in keeps process-wide state; the tests touching the file system and the plug-in
 /// run one at a time.
@@ -161,6 +177,164 @@ fn png_info(bytes: &[u8]) -> (u32, u32, bool) {
     (width, height, matches!(colour_type, 4 | 6) || trns)
 }
 
+/// One ELF section header.
+struct Section {
+    name: String,
+    /// `sh_type`; `SHT_NOBITS` (8) occupies no bytes in the file.
+    kind: u32,
+    offset: usize,
+    size: usize,
+}
+
+/// The section headers of a 64-bit little-endian ELF file (x86-64 and AArch64 Linux).
+fn elf_sections(bytes: &[u8]) -> Vec<Section> {
+    assert!(
+        bytes.starts_with(b"\x7fELF") && bytes.get(4) == Some(&2) && bytes.get(5) == Some(&1),
+        "not a 64-bit little-endian ELF file"
+    );
+    let at = |offset: usize, len: usize| -> u64 {
+        let field = bytes
+            .get(offset..offset + len)
+            .unwrap_or_else(|| panic!("ELF field at {offset} past the end"));
+        field
+            .iter()
+            .rev()
+            .fold(0, |acc, &b| (acc << 8) | u64::from(b))
+    };
+    let to_usize = |v: u64| usize::try_from(v).expect("fits");
+    let table = to_usize(at(0x28, 8));
+    let entry_size = to_usize(at(0x3a, 2));
+    let count = to_usize(at(0x3c, 2));
+    let names_index = to_usize(at(0x3e, 2));
+    assert!(entry_size >= 0x28 && count > 0, "no section headers");
+    let header = |i: usize| {
+        let h = table + i * entry_size;
+        (
+            at(h, 4),
+            u32::try_from(at(h + 4, 4)).expect("u32"),
+            to_usize(at(h + 0x18, 8)),
+            to_usize(at(h + 0x20, 8)),
+        )
+    };
+    let (_, _, names_offset, names_size) = header(names_index);
+    let names = &bytes[names_offset..names_offset + names_size];
+    (0..count)
+        .map(|i| {
+            let (name, kind, offset, size) = header(i);
+            let name = &names[to_usize(name)..];
+            let end = name
+                .iter()
+                .position(|&b| b == 0)
+                .expect("a terminated name");
+            Section {
+                name: String::from_utf8_lossy(&name[..end]).into_owned(),
+                kind,
+                offset,
+                size,
+            }
+        })
+        .collect()
+}
+
+/// The file bytes of section `name`, if the file has it with contents.
+fn section<'a>(bytes: &'a [u8], sections: &[Section], name: &str) -> Option<&'a [u8]> {
+    const SHT_NOBITS: u32 = 8;
+    let s = sections
+        .iter()
+        .find(|s| s.name == name && s.kind != SHT_NOBITS)?;
+    Some(&bytes[s.offset..s.offset + s.size])
+}
+
+/// The CRC-32 (zlib's, which `.gnu_debuglink` uses) of `bytes`.
+fn crc32(bytes: &[u8]) -> u32 {
+    let table: Vec<u32> = (0..256u32)
+        .map(|n| {
+            (0..8).fold(n, |c, _| {
+                if c & 1 == 1 {
+                    0xedb8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                }
+            })
+        })
+        .collect();
+    !bytes
+        .iter()
+        .fold(!0u32, |c, &b| table[usize::from((c as u8) ^ b)] ^ (c >> 8))
+}
+
+/// Checks that the bundled `binary` is the built `plugin` without its debug information.
+fn check_stripped(binary: &Path, plugin: &Path) {
+    let shipped = std::fs::read(binary).expect("the bundled binary");
+    let built = std::fs::read(plugin).expect("the build");
+    let shipped_sections = elf_sections(&shipped);
+    let built_sections = elf_sections(&built);
+    assert!(
+        section(&built, &built_sections, ".debug_info").is_some(),
+        "the test's plug-in build has no debug information to split off"
+    );
+    let debug_sections: Vec<&str> = shipped_sections
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|n| n.starts_with(".debug_") || n.starts_with(".zdebug_"))
+        .collect();
+    assert!(
+        debug_sections.is_empty(),
+        "the bundled binary keeps debug sections {debug_sections:?}"
+    );
+    assert!(
+        shipped.len() < built.len() / 2,
+        "the bundled binary ({} bytes) is not much smaller than the build ({} bytes)",
+        shipped.len(),
+        built.len()
+    );
+    assert!(
+        section(&shipped, &shipped_sections, ".symtab").is_some(),
+        "the symbol table stays, for backtraces"
+    );
+    assert_eq!(
+        section(&shipped, &shipped_sections, ".text"),
+        section(&built, &built_sections, ".text"),
+        "the bundled binary's code is not the built plug-in's"
+    );
+}
+
+/// Checks that `debug_file`, outside `bundle`, holds the built `plugin`'s debug information and
+/// is the file the bundled binary's `.gnu_debuglink` names.
+fn check_debug_file(bundle: &Path, binary: &Path, plugin: &Path, debug_file: &Path) {
+    assert!(
+        !debug_file.starts_with(bundle),
+        "the debug information is inside the bundle"
+    );
+    let shipped = std::fs::read(binary).expect("the bundled binary");
+    let shipped_sections = elf_sections(&shipped);
+    let built = std::fs::read(plugin).expect("the build");
+    let built_sections = elf_sections(&built);
+    let debug = std::fs::read(debug_file).expect("the debug file");
+    let debug_sections = elf_sections(&debug);
+    assert_eq!(
+        section(&debug, &debug_sections, ".debug_info"),
+        section(&built, &built_sections, ".debug_info"),
+        "the debug file lacks the build's .debug_info"
+    );
+    let link = section(&shipped, &shipped_sections, ".gnu_debuglink").expect(".gnu_debuglink");
+    let name_end = link
+        .iter()
+        .position(|&b| b == 0)
+        .expect("a terminated name");
+    assert_eq!(
+        std::str::from_utf8(&link[..name_end]).ok(),
+        debug_file.file_name().and_then(|n| n.to_str()),
+        "the debug link names another file"
+    );
+    let crc = u32::from_le_bytes(link[link.len() - 4..].try_into().expect("4 bytes"));
+    assert_eq!(
+        crc,
+        crc32(&debug),
+        "the debug link's checksum is not the debug file's"
+    );
+}
+
 /// Checks the assembled bundle's layout; returns the binary inside it.
 fn check_layout(bundle: &Path, plugin: &Path) -> PathBuf {
     let p = platform();
@@ -179,6 +353,13 @@ fn check_layout(bundle: &Path, plugin: &Path) -> PathBuf {
         plist_string(&plist, "CFBundleIdentifier").as_deref(),
         Some(PLUGIN_ID)
     );
+    for key in ["CFBundleShortVersionString", "CFBundleVersion"] {
+        assert_eq!(
+            plist_string(&plist, key).as_deref(),
+            Some(PACKAGE_VERSION),
+            "{key} is not the package version"
+        );
+    }
 
     if cfg!(target_arch = "x86_64") {
         assert_eq!(p.dir, "Linux-x86-64");
@@ -186,10 +367,7 @@ fn check_layout(bundle: &Path, plugin: &Path) -> PathBuf {
     let bin_dir = contents.join(p.dir);
     let binary = bin_dir.join(&executable);
     assert!(binary.is_file(), "missing {}", binary.display());
-    assert!(
-        std::fs::read(&binary).expect("the binary") == std::fs::read(plugin).expect("the build"),
-        "the bundled binary is not the built plug-in"
-    );
+    check_stripped(&binary, plugin);
     let ort = bin_dir.join(p.ort);
     assert!(ort.is_file(), "ONNX Runtime belongs next to the binary");
 
@@ -243,6 +421,11 @@ fn render_from_installed_bundle(binary: &Path) {
     let host = Host::new(HostConfig::natron_like());
     let lib = host.open(binary).expect("the installed binary loads");
     let plugin = lib.find(PLUGIN_ID).expect("the plug-in");
+    assert_eq!(
+        plugin.version(),
+        package_major_minor(),
+        "OfxGetPlugin(0)'s pluginVersionMajor/Minor are not the package version"
+    );
     assert_eq!(plugin.load(), kOfxStatOK);
     assert_eq!(plugin.describe(), kOfxStatOK);
     assert_eq!(plugin.describe_in_context(Context::Generator), kOfxStatOK);
@@ -336,16 +519,30 @@ fn assembled_bundle_installs_and_renders_with_only_its_own_runtime_and_model() {
         ort_library: ort_library(),
         model: tiny_model(),
         out_dir: build.path().to_path_buf(),
+        split_debug_info: true,
     };
-    let bundle = assemble(&inputs).unwrap_or_else(|e| panic!("assemble: {e}"));
+    let made = assemble(&inputs).unwrap_or_else(|e| panic!("assemble: {e}"));
+    assert_eq!(
+        made.warning, None,
+        "objcopy (binutils) is needed to split debug information"
+    );
+    let bundle = made.bundle.clone();
     assert_eq!(bundle, build.path().join(BUNDLE_NAME));
-    check_layout(&bundle, &plugin);
-    // Assembling again replaces the bundle and leaves no temporary folder behind.
+    let debug_file = build
+        .path()
+        .join(DEBUG_DIR_NAME)
+        .join(format!("{BINARY_NAME}.debug"));
+    assert_eq!(made.debug_file.as_deref(), Some(debug_file.as_path()));
+    assert_eq!(check_layout(&bundle, &plugin), made.binary);
+    check_debug_file(&bundle, &made.binary, &plugin, &debug_file);
+    // Assembling again replaces the bundle and its debug information and leaves no temporary
+    // folder behind.
     assert_eq!(
         assemble(&inputs).unwrap_or_else(|e| panic!("assemble again: {e}")),
-        bundle
+        made
     );
-    assert_eq!(entries(build.path()), [BUNDLE_NAME]);
+    check_debug_file(&bundle, &made.binary, &plugin, &debug_file);
+    assert_eq!(entries(build.path()), [BUNDLE_NAME, DEBUG_DIR_NAME]);
 
     let installed = install(&bundle, plugins.path()).unwrap_or_else(|e| panic!("install: {e}"));
     assert_eq!(installed, plugins.path().join(BUNDLE_NAME));
@@ -381,6 +578,7 @@ fn a_file_that_is_not_a_plugin_is_refused() {
         ort_library: ort_library(),
         model: tiny_model(),
         out_dir: out.clone(),
+        split_debug_info: true,
     });
     let err = result.expect_err("a non-plug-in must not be bundled");
     assert!(
@@ -390,5 +588,35 @@ fn a_file_that_is_not_a_plugin_is_refused() {
     assert!(
         !out.join(BUNDLE_NAME).exists(),
         "a bundle was created anyway"
+    );
+}
+
+#[test]
+fn without_splitting_the_binary_ships_as_built_and_old_debug_information_goes() {
+    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let build = TempDir::new("unsplit");
+    let plugin = plugin_binary();
+    let mut inputs = Inputs {
+        plugin: plugin.clone(),
+        ort_library: ort_library(),
+        model: tiny_model(),
+        out_dir: build.path().to_path_buf(),
+        split_debug_info: true,
+    };
+    let split = assemble(&inputs).unwrap_or_else(|e| panic!("assemble: {e}"));
+    assert!(split.debug_file.is_some(), "{:?}", split.warning);
+
+    inputs.split_debug_info = false;
+    let unsplit = assemble(&inputs).unwrap_or_else(|e| panic!("assemble unsplit: {e}"));
+    assert_eq!((unsplit.debug_file, unsplit.warning), (None, None));
+    assert!(
+        std::fs::read(&unsplit.binary).expect("the binary")
+            == std::fs::read(&plugin).expect("the build"),
+        "the bundled binary is not the built plug-in"
+    );
+    assert_eq!(
+        entries(build.path()),
+        [BUNDLE_NAME],
+        "debug information of another build stayed next to the bundle"
     );
 }

@@ -10,16 +10,27 @@
 //!   Linux-x86-64/libonnxruntime.so                     ONNX Runtime, loaded by absolute path
 //! ```
 //! The plugin finds the runtime and the model relative to its own binary.
+//!
+//! On Linux the plugin ships without its debug information, which is most of its size: that goes
+//! to `Promptreel.ofx.debug/Promptreel.ofx.debug` next to the bundle (see [`DEBUG_DIR_NAME`]),
+//! for symbolising crash reports, and the binary names it in a `.gnu_debuglink` section.
 
 mod icon;
 
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// The bundle's folder name.
 pub const BUNDLE_NAME: &str = "Promptreel.ofx.bundle";
 /// The plugin identifier, which names the icon files.
 pub const IDENTIFIER: &str = "org.promptreel.TextToVideo";
+/// The plugin binary's name inside the platform folder (the bundle's name without `.bundle`).
+pub const BINARY_NAME: &str = "Promptreel.ofx";
+/// The folder next to the bundle that holds the plugin's separate debug information, as
+/// `<BINARY_NAME>.debug`. It is never installed.
+pub const DEBUG_DIR_NAME: &str = "Promptreel.ofx.debug";
 
 /// A bundling error: what failed, on which path.
 #[derive(Debug)]
@@ -93,8 +104,26 @@ pub struct Inputs {
     pub ort_library: PathBuf,
     /// The default model package folder.
     pub model: PathBuf,
-    /// Where to create `Promptreel.ofx.bundle`.
+    /// Where to create `Promptreel.ofx.bundle` (and [`DEBUG_DIR_NAME`]).
     pub out_dir: PathBuf,
+    /// Ship the plugin without its debug information, which goes to [`DEBUG_DIR_NAME`] instead
+    /// (ELF platforms; elsewhere the build keeps it out of the binary already). `false` ships
+    /// the binary as built, for debugging the plugin inside a host.
+    pub split_debug_info: bool,
+}
+
+/// What [`assemble`] made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assembled {
+    /// The bundle folder.
+    pub bundle: PathBuf,
+    /// The plugin binary inside it.
+    pub binary: PathBuf,
+    /// The plugin's debug information, outside the bundle; `None` when none was split off.
+    pub debug_file: Option<PathBuf>,
+    /// Why the debug information stayed in the binary although splitting was asked for
+    /// (`objcopy` missing or failing); the bundle is complete all the same.
+    pub warning: Option<String>,
 }
 
 /// Checks that the binary exports the OFX entry point (a build without it would load in no host).
@@ -149,10 +178,59 @@ fn info_plist(binary: &str) -> String {
     )
 }
 
-/// Assembles the bundle into `inputs.out_dir`, replacing an older one, and returns its path.
-/// It is built in a temporary folder next to the target and renamed into place, so a host
-/// scanning plugins never sees half a bundle.
-pub fn assemble(inputs: &Inputs) -> Result<PathBuf> {
+/// The `objcopy` to run: `$OBJCOPY`, else the one on the `PATH`.
+fn objcopy_program() -> OsString {
+    std::env::var_os("OBJCOPY").unwrap_or_else(|| "objcopy".into())
+}
+
+/// Runs one `objcopy` command; the error says what failed.
+fn run_objcopy(mut cmd: Command) -> std::result::Result<(), String> {
+    let output = cmd
+        .output()
+        .map_err(|e| format!("could not run {:?}: {e}", cmd.get_program()))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{cmd:?} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// Writes `plugin`'s debug information to `debug_file` and a copy of `plugin` without it, but
+/// with a `.gnu_debuglink` naming `debug_file`, to `stripped`. The symbol table stays, so
+/// backtraces still name functions.
+fn split_debug_info(
+    objcopy: &OsStr,
+    plugin: &Path,
+    stripped: &Path,
+    debug_file: &Path,
+) -> std::result::Result<(), String> {
+    let mut keep = Command::new(objcopy);
+    keep.arg("--only-keep-debug").arg(plugin).arg(debug_file);
+    run_objcopy(keep)?;
+    let mut strip = Command::new(objcopy);
+    // NOTE: the link records the debug file's name and CRC; the name is final already, so
+    // renaming its folder into place later does not break it.
+    strip
+        .arg("--strip-debug")
+        .arg(format!("--add-gnu-debuglink={}", debug_file.display()))
+        .arg(plugin)
+        .arg(stripped);
+    run_objcopy(strip)
+}
+
+/// Assembles the bundle into `inputs.out_dir`, replacing an older one (and its debug
+/// information), and says what it made. It is built in a temporary folder next to the target
+/// and renamed into place, so a host scanning plugins never sees half a bundle.
+pub fn assemble(inputs: &Inputs) -> Result<Assembled> {
+    assemble_with(inputs, &objcopy_program())
+}
+
+/// [`assemble`], splitting debug information with the program `objcopy`.
+fn assemble_with(inputs: &Inputs, objcopy: &OsStr) -> Result<Assembled> {
     let p = platform();
     check_exports(&inputs.plugin)?;
     if !inputs.ort_library.is_file() {
@@ -181,10 +259,41 @@ pub fn assemble(inputs: &Inputs) -> Result<PathBuf> {
     fs::create_dir_all(&bin_dir).context("create", &bin_dir)?;
     fs::create_dir_all(&resources).context("create", &resources)?;
 
-    let binary = "Promptreel.ofx";
-    fs::write(contents.join("Info.plist"), info_plist(binary))
+    fs::write(contents.join("Info.plist"), info_plist(BINARY_NAME))
         .context("write", &contents.join("Info.plist"))?;
-    fs::copy(&inputs.plugin, bin_dir.join(binary)).context("copy", &inputs.plugin)?;
+    let final_debug_dir = inputs.out_dir.join(DEBUG_DIR_NAME);
+    let tmp_debug_dir = inputs
+        .out_dir
+        .join(format!(".{DEBUG_DIR_NAME}.{}", std::process::id()));
+    let debug_name = format!("{BINARY_NAME}.debug");
+    let mut warning = None;
+    let mut split = false;
+    if inputs.split_debug_info && cfg!(target_os = "linux") {
+        if tmp_debug_dir.exists() {
+            fs::remove_dir_all(&tmp_debug_dir).context("remove", &tmp_debug_dir)?;
+        }
+        fs::create_dir_all(&tmp_debug_dir).context("create", &tmp_debug_dir)?;
+        match split_debug_info(
+            objcopy,
+            &inputs.plugin,
+            &bin_dir.join(BINARY_NAME),
+            &tmp_debug_dir.join(&debug_name),
+        ) {
+            Ok(()) => split = true,
+            Err(e) => {
+                // NOTE: a bundle with debug information inside works the same, only larger;
+                // that is no reason to fail the build.
+                warning = Some(format!(
+                    "the plugin keeps its debug information (objcopy: {e}); install binutils \
+                     for a smaller bundle"
+                ));
+                fs::remove_dir_all(&tmp_debug_dir).context("remove", &tmp_debug_dir)?;
+            }
+        }
+    }
+    if !split {
+        fs::copy(&inputs.plugin, bin_dir.join(BINARY_NAME)).context("copy", &inputs.plugin)?;
+    }
     fs::copy(&inputs.ort_library, bin_dir.join(p.ort)).context("copy", &inputs.ort_library)?;
     let png = resources.join(format!("{IDENTIFIER}.png"));
     fs::write(&png, icon::png(256)).context("write", &png)?;
@@ -196,7 +305,37 @@ pub fn assemble(inputs: &Inputs) -> Result<PathBuf> {
         fs::remove_dir_all(&final_path).context("remove the old bundle", &final_path)?;
     }
     fs::rename(&tmp, &final_path).context("move the bundle into place at", &final_path)?;
-    Ok(final_path)
+    // An older build's debug information would not match this binary: replace it, or drop it.
+    if final_debug_dir.exists() {
+        fs::remove_dir_all(&final_debug_dir)
+            .context("remove the old debug information", &final_debug_dir)?;
+    }
+    let debug_file = if split {
+        fs::rename(&tmp_debug_dir, &final_debug_dir)
+            .context("move the debug information into place at", &final_debug_dir)?;
+        Some(final_debug_dir.join(&debug_name))
+    } else {
+        None
+    };
+    Ok(Assembled {
+        binary: final_path.join("Contents").join(p.dir).join(BINARY_NAME),
+        bundle: final_path,
+        debug_file,
+        warning,
+    })
+}
+
+/// The total size in bytes of the files under `path` (a file's own size for a file).
+pub fn disk_size(path: &Path) -> Result<u64> {
+    let meta = fs::symlink_metadata(path).context("read the size of", path)?;
+    if !meta.is_dir() {
+        return Ok(meta.len());
+    }
+    let mut total = 0;
+    for entry in fs::read_dir(path).context("list", path)? {
+        total += disk_size(&entry.context("list", path)?.path())?;
+    }
+    Ok(total)
 }
 
 /// The per-user plugin folder hosts search (`~/OFX/Plugins`).
@@ -226,4 +365,109 @@ pub fn install(bundle: &Path, dir: &Path) -> Result<PathBuf> {
     }
     fs::rename(&tmp, &target).context("move the bundle into place at", &target)?;
     Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A folder under the system temp dir, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(label: &str) -> Self {
+            let dir = std::env::temp_dir()
+                .join(format!("promptreel-bundle-{label}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).expect("create a scratch folder");
+            Self(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Inputs made of stand-in files: a "plugin" that only names the entry point, a "runtime"
+    /// and a one-file model package.
+    fn fake_inputs(dir: &Path) -> Inputs {
+        let plugin = dir.join("libpromptreel_ofx.so");
+        fs::write(&plugin, b"not ELF, but it names OfxGetPlugin\0").expect("write");
+        let ort_library = dir.join("libonnxruntime.so");
+        fs::write(&ort_library, b"runtime").expect("write");
+        let model = dir.join("model");
+        fs::create_dir_all(&model).expect("create");
+        fs::write(model.join("promptreel.json"), b"{}").expect("write");
+        Inputs {
+            plugin,
+            ort_library,
+            model,
+            out_dir: dir.join("out"),
+            split_debug_info: true,
+        }
+    }
+
+    #[test]
+    fn without_objcopy_the_binary_ships_as_built_with_a_warning() {
+        let scratch = Scratch::new("no-objcopy");
+        let inputs = fake_inputs(&scratch.0);
+        let stale = inputs.out_dir.join(DEBUG_DIR_NAME);
+        fs::create_dir_all(&stale).expect("plant old debug information");
+        let missing = scratch.0.join("no-such-objcopy");
+        let made = assemble_with(&inputs, missing.as_os_str()).expect("assembled all the same");
+        assert_eq!(made.debug_file, None);
+        let warning = made.warning.expect("a warning");
+        assert!(warning.contains("no-such-objcopy"), "{warning}");
+        assert_eq!(
+            fs::read(&made.binary).expect("the bundled binary"),
+            fs::read(&inputs.plugin).expect("the plugin")
+        );
+        assert!(
+            !stale.exists(),
+            "debug information of another build was kept"
+        );
+        let mut names: Vec<_> = fs::read_dir(&inputs.out_dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, [BUNDLE_NAME], "temporary folders left behind");
+    }
+
+    #[test]
+    fn a_failing_objcopy_is_reported_with_its_message() {
+        if Command::new(objcopy_program())
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            eprintln!("no objcopy here; skipped");
+            return;
+        }
+        let scratch = Scratch::new("bad-elf");
+        let inputs = fake_inputs(&scratch.0);
+        let err = split_debug_info(
+            &objcopy_program(),
+            &inputs.plugin,
+            &scratch.0.join("stripped"),
+            &scratch.0.join("debug"),
+        )
+        .expect_err("objcopy refuses a file that is not ELF");
+        assert!(err.contains("--only-keep-debug"), "{err}");
+        let made = assemble(&inputs).expect("assembled all the same");
+        assert!(made.warning.is_some() && made.debug_file.is_none());
+    }
+
+    #[test]
+    fn sizes_add_up_over_folders() {
+        let scratch = Scratch::new("sizes");
+        fs::create_dir_all(scratch.0.join("a/b")).expect("create");
+        fs::write(scratch.0.join("one"), [0u8; 10]).expect("write");
+        fs::write(scratch.0.join("a/two"), [0u8; 200]).expect("write");
+        fs::write(scratch.0.join("a/b/three"), [0u8; 3000]).expect("write");
+        assert_eq!(disk_size(&scratch.0).expect("size"), 3210);
+        assert_eq!(disk_size(&scratch.0.join("a/two")).expect("size"), 200);
+    }
 }

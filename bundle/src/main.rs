@@ -4,12 +4,16 @@
 //! cargo run -p promptreel-bundle -- build [--debug] [--no-build] [--model DIR] [--out DIR]
 //! cargo run -p promptreel-bundle -- install [--to DIR]     (default ~/OFX/Plugins)
 //! ```
+//!
+//! A release build ships the plugin without its debug information, which goes next to the
+//! bundle (`Promptreel.ofx.debug/`); `--debug` builds keep it in the binary.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use promptreel_bundle::{
-    BUNDLE_NAME, Error, Inputs, Result, assemble, default_install_dir, install, platform,
+    Assembled, BUNDLE_NAME, Error, Inputs, Result, assemble, default_install_dir, disk_size,
+    install, platform,
 };
 
 fn repo_root() -> PathBuf {
@@ -55,7 +59,7 @@ fn value(args: &[String], flag: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-fn build(args: &[String]) -> Result<PathBuf> {
+fn build(args: &[String]) -> Result<Assembled> {
     let debug = args.iter().any(|a| a == "--debug");
     let profile = if debug { "debug" } else { "release" };
     if !args.iter().any(|a| a == "--no-build") {
@@ -78,18 +82,51 @@ fn build(args: &[String]) -> Result<PathBuf> {
         ort_library: ort_library()?,
         model: value(args, "--model").unwrap_or_else(default_model),
         out_dir: value(args, "--out").unwrap_or_else(|| target_dir().join("bundle")),
+        split_debug_info: !debug,
     };
     assemble(&inputs)
+}
+
+/// `bytes` in MiB with one decimal.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+}
+
+/// Prints where the bundle is and what it weighs.
+fn summary(made: &Assembled) -> Result<()> {
+    if let Some(warning) = &made.warning {
+        eprintln!("promptreel-bundle: warning: {warning}");
+    }
+    println!("{}", made.bundle.display());
+    println!("  bundle      {:>9}  in all", mib(disk_size(&made.bundle)?));
+    let inside = made
+        .binary
+        .strip_prefix(&made.bundle)
+        .unwrap_or(&made.binary);
+    let how = if made.debug_file.is_some() {
+        "without debug information"
+    } else {
+        "as built"
+    };
+    println!(
+        "  plug-in     {:>9}  {} ({how})",
+        mib(disk_size(&made.binary)?),
+        inside.display()
+    );
+    if let Some(debug) = &made.debug_file {
+        println!(
+            "  debug info  {:>9}  {} (not part of the bundle; keep it for crash reports)",
+            mib(disk_size(debug)?),
+            debug.display()
+        );
+    }
+    Ok(())
 }
 
 fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("build") => {
-            let path = build(&args[1..])?;
-            println!("{}", path.display());
-            Ok(())
-        }
+        Some("build") => summary(&build(&args[1..])?),
         Some("install") => {
             let bundle = value(&args, "--bundle").unwrap_or_else(|| target_dir().join("bundle").join(BUNDLE_NAME));
             let dir = value(&args, "--to")
