@@ -19,12 +19,15 @@
 //! A file that fails any check is deleted and reported as damaged, so the clip is generated
 //! again rather than served broken. Nothing here trusts a length from the file before comparing
 //! it with the file's real size, so garbage cannot make it allocate or index out of bounds.
+//!
+//! A writer killed mid-write leaves its temporary file (`.<key hex>.<pid>-...tmp`) behind;
+//! opening the store deletes such files once they are [`STALE_TEMP_AGE`] old.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
@@ -54,6 +57,11 @@ const MAX_SUMMARY: u64 = 1 << 20;
 const MAX_FPS: f64 = 10_000.0;
 /// Sample bytes converted per read or write call (a multiple of 4).
 const CHUNK_BYTES: usize = 1 << 20;
+/// Age (by modification time) past which a temporary file is taken for a dead writer's.
+///
+/// NOTE: a live writer touches its file at every buffered write, and writing even a large clip
+/// takes seconds, so an hour leaves a wide margin for a slow network share.
+pub(crate) const STALE_TEMP_AGE: Duration = Duration::from_secs(60 * 60);
 
 /// Makes temporary file names unique within this process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -98,8 +106,11 @@ pub(crate) struct DiskStore {
 }
 
 impl DiskStore {
-    /// A store in `dir` (nothing is touched until the first read or write).
+    /// A store in `dir`. Deletes temporary files that dead writers left there (see
+    /// [`sweep_stale_temps`]); otherwise nothing is touched until the first read or write, and
+    /// the folder is not created.
     pub(crate) fn new(dir: PathBuf) -> Self {
+        sweep_stale_temps(&dir, SystemTime::now());
         Self { dir }
     }
 
@@ -172,6 +183,46 @@ fn temp_name(key: &ClipKey) -> String {
         key.hex(),
         std::process::id()
     )
+}
+
+/// Whether `name` is one of [`temp_name`]'s: `.`, 64 hex digits, `.`, anything, `.tmp`.
+fn is_temp_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    match rest.split_once('.') {
+        Some((hex, _)) => hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        None => false,
+    }
+}
+
+/// Deletes this cache's temporary files in `dir` last modified [`STALE_TEMP_AGE`] or more
+/// before `now`, and returns how many went. Younger ones may belong to a writer still at work
+/// (in this or another process, or on another machine sharing the folder) and stay, as does
+/// every file not named like ours, every folder and link. Failures are ignored: the sweep only
+/// saves disk space.
+fn sweep_stale_temps(dir: &Path, now: SystemTime) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        if !entry.file_name().to_str().is_some_and(is_temp_name) {
+            continue;
+        }
+        // NOTE: `DirEntry::metadata` does not follow links, so a link is never a file here.
+        let Ok(meta) = entry.metadata() else { continue };
+        let stale = meta.is_file()
+            && meta
+                .modified()
+                .ok()
+                .and_then(|modified| now.duration_since(modified).ok())
+                .is_some_and(|age| age >= STALE_TEMP_AGE);
+        if stale && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// Creates `path` (failing if it exists), writes the clip and flushes it to the device.
@@ -572,6 +623,26 @@ mod tests {
         assert!(c.frames.len() * 4 > CHUNK_BYTES);
         let back = decode(&encode(&key(), &c), &key()).unwrap();
         assert_eq!(bits(&back.frames), bits(&c.frames));
+    }
+
+    #[test]
+    fn temp_names_are_recognised_and_nothing_else() {
+        let temp = temp_name(&key());
+        assert!(is_temp_name(&temp), "{temp}");
+        let hex = key().hex();
+        for other in [
+            format!("{hex}.prclip"),
+            format!("{hex}.tmp"),
+            format!(".{hex}.tmp"),
+            format!(".{}.1-2-3-4.tmp", &hex[1..]),
+            format!(".g{}.1-2-3-4.tmp", &hex[1..]),
+            format!("x{}", &temp[1..]),
+            format!("{temp}.keep"),
+            ".tmp".to_owned(),
+            "notes.tmp".to_owned(),
+        ] {
+            assert!(!is_temp_name(&other), "{other}");
+        }
     }
 
     #[test]

@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use crate::cache::disk::STALE_TEMP_AGE;
 use crate::cache::{CachedClip, ClipCache, ClipKey, Origin, disk_dir_from};
 
 /// A fresh folder under the system temp dir, removed on drop.
@@ -460,6 +461,85 @@ fn get_does_not_wait_for_a_generation() {
     leader.join().unwrap().unwrap();
     assert!(cache.get(&key("slow")).is_some());
     assert_eq!(cache.stats().memory_hits, 1);
+}
+
+/// Sets `path`'s modification time `ago` into the past.
+fn age(path: &Path, ago: Duration) {
+    let file = fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(SystemTime::now() - ago).unwrap();
+}
+
+/// A temporary file name as a writer of `key`'s clip in process `pid` makes it.
+fn temp_name(key: &ClipKey, pid: u32) -> String {
+    format!(".{}.{pid}-7-1764583200000000000-0.tmp", key.hex())
+}
+
+#[test]
+fn opening_the_cache_sweeps_only_stale_temporary_files() {
+    let dir = TestDir::new("sweep");
+    let clips = dir.clips();
+    // A clip file, twice the sweep age: served, never swept.
+    let (made, _) = ClipCache::new(64 * MB, Some(clips.clone()))
+        .get_or_generate(&key("kept"), || Ok::<_, String>(make_clip(10)))
+        .unwrap();
+    let clip_file = format!("{}.prclip", key("kept").hex());
+    age(&clips.join(&clip_file), 2 * STALE_TEMP_AGE);
+    // A dead writer's temporary file, twice the sweep age: swept.
+    let stale = temp_name(&key("killed"), 4242);
+    fs::write(clips.join(&stale), b"half a clip").unwrap();
+    age(&clips.join(&stale), 2 * STALE_TEMP_AGE);
+    // A temporary file a live writer is filling right now: kept.
+    let fresh = temp_name(&key("writing"), 4243);
+    fs::write(clips.join(&fresh), b"a clip in progress").unwrap();
+    // Another fresh one, just under the limit: kept.
+    let recent = temp_name(&key("slow writer"), 4244);
+    fs::write(clips.join(&recent), b"a slow clip in progress").unwrap();
+    age(
+        &clips.join(&recent),
+        STALE_TEMP_AGE - Duration::from_secs(120),
+    );
+    // Old files that are not ours, even ones ending in .tmp: kept.
+    let foreign = ["notes.txt", "other-app.tmp", ".tmp", "readme.prclip.tmp"];
+    for name in foreign {
+        fs::write(clips.join(name), b"not a clip").unwrap();
+        age(&clips.join(name), 2 * STALE_TEMP_AGE);
+    }
+    // A folder named like a temporary file: kept.
+    let folder = temp_name(&key("folder"), 4245);
+    fs::create_dir(clips.join(&folder)).unwrap();
+
+    let cache = ClipCache::new(64 * MB, Some(clips.clone()));
+
+    let mut want: Vec<String> = [clip_file, fresh, recent, folder]
+        .into_iter()
+        .chain(foreign.map(String::from))
+        .collect();
+    want.sort();
+    assert_eq!(
+        file_names(&clips),
+        want,
+        "only the stale temporary file goes"
+    );
+    let (read, origin) = cache.get_or_generate(&key("kept"), never).unwrap();
+    assert_eq!(origin, Origin::Disk);
+    assert_eq!(bits(&read), bits(&made));
+}
+
+#[test]
+fn opening_a_cache_whose_folder_is_missing_creates_nothing() {
+    let dir = TestDir::new("sweep-missing");
+    let cache = ClipCache::new(64 * MB, Some(dir.clips()));
+    assert!(
+        !dir.clips().exists(),
+        "the folder waits for the first write"
+    );
+    cache
+        .get_or_generate(&key("first"), || Ok::<_, String>(make_clip(11)))
+        .unwrap();
+    assert_eq!(
+        file_names(&dir.clips()),
+        vec![format!("{}.prclip", key("first").hex())]
+    );
 }
 
 #[test]
