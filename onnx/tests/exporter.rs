@@ -101,3 +101,63 @@ fn an_existing_package_is_not_overwritten_without_force() {
         "precious"
     );
 }
+
+/// Runs `code` with `tools/` on the import path; returns stdout (panics on failure).
+fn python(code: &str) -> String {
+    let tools = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .env("PYTHONPATH", &tools)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_memory_section_is_derived_from_the_configs_and_matches_the_shipped_model() {
+    // The default model's architecture (tools/default_model/train.py) through the exporter's
+    // derivation gives exactly the section its manifest ships.
+    let derived = python(
+        "import json; from promptreel_export.memory import memory_profile; print(json.dumps(\
+         memory_profile('PromptreelVideoTransformer', {'patch_size': 2, 'dim': 160, 'heads': 4, \
+         'mlp_ratio': 4.0}, {'block_out_channels': [16, 32, 32]})))",
+    );
+    let derived: serde_json::Value = serde_json::from_str(derived.trim()).expect("JSON");
+    let manifest =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bundle/models/default/promptreel.json");
+    let shipped: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(manifest).expect("manifest")).expect("JSON");
+    assert_eq!(shipped["memory"], derived);
+
+    // A ModelScope-shaped UNet3D: diffusers passes attention_head_dim as the head count, and the
+    // largest attention is the full-resolution one, spatial and temporal.
+    let unet3d = python(
+        "import json; from promptreel_export.memory import memory_profile; print(json.dumps(\
+         memory_profile('UNet3DConditionModel', {'block_out_channels': [320, 640, 1280, 1280], \
+         'attention_head_dim': 64, 'down_block_types': ['CrossAttnDownBlock3D'] * 3 + \
+         ['DownBlock3D'], 'up_block_types': ['UpBlock3D'] + ['CrossAttnUpBlock3D'] * 3}, \
+         {'block_out_channels': [128, 256, 512, 512]})))",
+    );
+    let unet3d: serde_json::Value = serde_json::from_str(unet3d.trim()).expect("JSON");
+    let sites = unet3d["denoiser"]["attention"].as_array().expect("sites");
+    for span in ["frame", "time"] {
+        assert!(
+            sites.iter().any(|s| s["span"] == span
+                && s["downsample"] == 1
+                && s["heads"] == 64
+                && s.get("keys").is_none()),
+            "{span} attention at full resolution missing: {sites:?}"
+        );
+    }
+    assert!(sites.iter().any(|s| s["keys"] == "text"));
+    assert!(
+        sites.iter().all(|s| s["downsample"].as_u64() <= Some(8)),
+        "{sites:?}"
+    );
+}

@@ -41,6 +41,7 @@ def write_manifest(
     vae_decoder_output: str = "sample",
     vae_encoder: dict | None = None,
     scheduler: str = "scheduler/scheduler_config.json",
+    memory: dict | None = None,
 ) -> dict:
     """Validate the values, write `<package_dir>/promptreel.json` and return the manifest dict.
 
@@ -96,6 +97,9 @@ def write_manifest(
         "vae_encoder": vae_encoder,
         "scheduler": scheduler,
     }
+    if memory is not None:
+        # What the graphs hold as exported, for the engine's estimate (memory.py).
+        manifest["memory"] = memory
     paths = [tokenizer_path, text_encoder_path, denoiser_path, vae_decoder_path, scheduler]
     if vae_encoder is not None:
         paths.append(vae_encoder["path"])

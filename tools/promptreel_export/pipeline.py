@@ -167,6 +167,7 @@ def export_folder(
 
     from . import graphs
     from .manifest import write_manifest
+    from .memory import memory_profile
 
     started = time.time()
     tmp = out.rstrip("/") + ".partial"
@@ -229,6 +230,7 @@ def export_folder(
         pad_token=pad,
         timestep_dtype="float16" if half else "float32",
         vae_encoder=enc,
+        memory=memory_profile(info["unet"], dict(unet.config), dict(vae.config)),
     )
     report["scheduler"] = sched_cls
     report["seconds"] = round(time.time() - started, 1)
