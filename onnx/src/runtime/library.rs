@@ -135,6 +135,8 @@ pub fn load(explicit: Option<&Path>) -> Result<Arc<Runtime>> {
         return Ok(rt.clone());
     }
     let path = locate(explicit)?;
+    // Read first: a bad PROMPTREEL_MEMORY_LIMIT_MB must fail before an environment exists.
+    let arena_cap = crate::budget::arena_limit()?;
     // Before the library is opened: its telemetry reads the switch when it initialises.
     crate::runtime::ffi::opt_out_of_telemetry();
     let version = read_version(&path)?;
@@ -170,7 +172,6 @@ pub fn load(explicit: Option<&Path>) -> Result<Arc<Runtime>> {
     })??;
     // The hard guard behind the estimate: every session allocates its tensors from one capped
     // arena (see `Graph::load`), so running out is an error, not the kernel's OOM killer.
-    let arena_cap = crate::budget::arena_limit()?;
     if let Some(cap) = arena_cap {
         let cap = usize::try_from(cap).unwrap_or(usize::MAX);
         crate::runtime::ffi::register_capped_cpu_arena(&built, cap)
