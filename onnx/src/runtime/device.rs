@@ -124,9 +124,12 @@ impl Provider {
         }
     }
 
-    /// DirectML cannot run with ONNX Runtime's memory pattern optimisation.
+    /// Whether ONNX Runtime's memory pattern (one pre-planned block per input shape) is on.
+    /// DirectML cannot run with it. On the CPU it is off: at every new shape it plans another
+    /// block beside the old one in the arena, which doubled the peak (4.5 GB instead of 2.3 GB at
+    /// 256x256x16) for no measured speed (docs/benchmarks.md).
     pub(crate) fn wants_memory_pattern(self) -> bool {
-        self != Self::DirectMl
+        !matches!(self, Self::DirectMl | Self::Cpu)
     }
 
     /// The ort dispatch that registers this provider, failing loudly; `None` for the CPU.

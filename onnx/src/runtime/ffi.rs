@@ -78,10 +78,12 @@ pub(crate) fn register_capped_cpu_arena(
     )
     .map_err(|e| format!("could not describe CPU memory: {e}"))?;
     let api = ort::api();
-    // Keys from ONNX Runtime's OrtArenaCfg documentation. "max_mem" is the cap;
-    // kSameAsRequested (1) grows by what is asked, so the cap is not overshot by a doubling.
+    // Keys from ONNX Runtime's OrtArenaCfg documentation. "max_mem" is the cap (the arena never
+    // grows past it, whatever the strategy). kNextPowerOfTwo (0), ONNX Runtime's default, not
+    // kSameAsRequested (1): growing by exactly what is asked fragmented the arena and made the
+    // 256x256x16 benchmark's steps about 10% slower (docs/benchmarks.md).
     let keys = [c"max_mem".as_ptr(), c"arena_extend_strategy".as_ptr()];
-    let values = [max_bytes, 1usize];
+    let values = [max_bytes, 0usize];
     let mut cfg: *mut ort::sys::OrtArenaCfg = std::ptr::null_mut();
     // SAFETY: `keys` and `values` hold `keys.len()` valid entries for the duration of the call;
     // `cfg` receives an owned pointer on success, released below.
