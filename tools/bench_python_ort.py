@@ -13,9 +13,16 @@ in numpy, following diffusers' DDIMScheduler (eta = 0).
         --prompt "a red ball bouncing" --steps 20 --frames 16 --width 256 --height 256 \
         --guidance 7.5 --threads 4
 
-Prints one JSON line: wall seconds in total and per graph, seconds per denoising step. ONNX
-Runtime's first run is much slower than later ones (memory arenas grow): use `--warmup 1` for
-steady-state numbers.
+Prints one JSON line: wall seconds in total and per graph (`*_s`, conversions included), the time
+inside ONNX Runtime's `run` calls (`*_run_s`, `ort_s`), seconds per denoising step and peak resident
+memory. ONNX Runtime's first runs are much slower than later ones (memory arenas grow; with the
+memory pattern on, the second run at a new shape allocates its planned block): use `--warmup 1` (a
+generation runs the denoiser once per step) for steady-state numbers.
+`--serve` is for `onnx/benches/overhead.rs`: after loading and the warm-up it prints `{"ready": ...}`
+and then runs one timed generation per line read on stdin, printing one JSON line for each, so that
+the caller can alternate its own runs with these in warm processes. It exits at end of input.
+`--session-config KEY=VALUE` (repeatable), `--no-mem-pattern` and `--no-cpu-arena` change the
+session options for experiments (the defaults match the Rust engine's sessions).
 `--latents FILE.npy` gives the initial latents (diffusers' shape, before scaling by the
 scheduler's init_noise_sigma, which is 1 for DDIM); otherwise they come from `--seed`.
 `--save-frames FILE.npy` writes the frames, float32 [F, H, W, 3] in [0, 1].
@@ -29,6 +36,11 @@ import os
 import sys
 import time
 
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
+
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
@@ -38,7 +50,8 @@ from tokenizers import Tokenizer
 
 
 class Package:
-    def __init__(self, model_dir: str, threads: int = 1):
+    def __init__(self, model_dir: str, threads: int = 1, session_config: dict | None = None,
+                 mem_pattern: bool = True, cpu_arena: bool = True):
         self.dir = model_dir
         with open(os.path.join(model_dir, "promptreel.json")) as f:
             self.manifest = json.load(f)
@@ -57,6 +70,10 @@ class Package:
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
+        so.enable_mem_pattern = mem_pattern
+        so.enable_cpu_mem_arena = cpu_arena
+        for k, v in (session_config or {}).items():
+            so.add_session_config_entry(k, v)
 
         def session(rel):
             # loaded from the file path so ONNX Runtime finds external-data sidecars
@@ -203,7 +220,16 @@ def generate(pkg: Package, prompt: str, negative_prompt: str | None, steps: int,
              scheduler=None) -> tuple[np.ndarray, dict]:
     """Returns (frames float32 [F, H, W, 3] in [0, 1], timings)."""
     m = pkg.manifest
-    timings = {"text_encoder_s": 0.0, "denoiser_s": 0.0, "scheduler_s": 0.0, "vae_decoder_s": 0.0, "step_s": []}
+    timings = {"text_encoder_s": 0.0, "denoiser_s": 0.0, "scheduler_s": 0.0, "vae_decoder_s": 0.0, "step_s": [],
+               "text_encoder_run_s": 0.0, "denoiser_run_s": 0.0, "vae_decoder_run_s": 0.0}
+
+    def run(sess, key, outputs, feeds):
+        # time inside ONNX Runtime's run call only, as the Rust engine's Timings count it
+        t = time.perf_counter()
+        out = sess.run(outputs, feeds)
+        timings[key] += time.perf_counter() - t
+        return out
+
     t_start = time.perf_counter()
     cfg = guidance > 1.0
 
@@ -214,9 +240,10 @@ def generate(pkg: Package, prompt: str, negative_prompt: str | None, steps: int,
         ids.insert(0, pkg.tokenize(negative_prompt or ""))  # diffusers' order: [uncond, cond]
     te_in, te_out = m["text_encoder"]["input_ids"], m["text_encoder"]["output"]
     if m["cfg_batch"] or not cfg:
-        embeds = pkg.text_encoder.run([te_out], {te_in: np.stack(ids)})[0]
+        embeds = run(pkg.text_encoder, "text_encoder_run_s", [te_out], {te_in: np.stack(ids)})[0]
     else:
-        embeds = np.concatenate([pkg.text_encoder.run([te_out], {te_in: i[None]})[0] for i in ids])
+        embeds = np.concatenate([run(pkg.text_encoder, "text_encoder_run_s", [te_out], {te_in: i[None]})[0]
+                                 for i in ids])
     embeds = embeds.astype(pkg.latent_dtype)
     timings["text_encoder_s"] = time.perf_counter() - t0
 
@@ -238,20 +265,20 @@ def generate(pkg: Package, prompt: str, negative_prompt: str | None, steps: int,
         xin = sched.scale_model_input(x, t)
         xin = xin.astype(pkg.latent_dtype)
         if cfg and m["cfg_batch"]:
-            out = pkg.denoiser.run([d["output"]], {
+            out = run(pkg.denoiser, "denoiser_run_s", [d["output"]], {
                 d["sample"]: np.concatenate([xin, xin]),
                 d["timestep"]: pkg.timestep_input(float(t), 2),
                 d["encoder_hidden_states"]: embeds,
             })[0]
             uncond, cond = out[:1], out[1:]
         elif cfg:
-            uncond, cond = (pkg.denoiser.run([d["output"]], {
+            uncond, cond = (run(pkg.denoiser, "denoiser_run_s", [d["output"]], {
                 d["sample"]: xin,
                 d["timestep"]: pkg.timestep_input(float(t), 1),
                 d["encoder_hidden_states"]: embeds[i:i + 1],
             })[0] for i in (0, 1))
         else:
-            cond = pkg.denoiser.run([d["output"]], {
+            cond = run(pkg.denoiser, "denoiser_run_s", [d["output"]], {
                 d["sample"]: xin,
                 d["timestep"]: pkg.timestep_input(float(t), 1),
                 d["encoder_hidden_states"]: embeds,
@@ -279,12 +306,34 @@ def generate(pkg: Package, prompt: str, negative_prompt: str | None, steps: int,
     images = []
     for s in range(0, z.shape[0], chunk):
         part = np.ascontiguousarray(z[s:s + chunk]).astype(pkg.latent_dtype)
-        images.append(pkg.vae_decoder.run([v["output"]], {v["input"]: part})[0].astype(np.float32))
+        images.append(run(pkg.vae_decoder, "vae_decoder_run_s", [v["output"]], {v["input"]: part})[0]
+                      .astype(np.float32))
     img = np.concatenate(images)
     out = np.clip(img / 2 + 0.5, 0.0, 1.0).transpose(0, 2, 3, 1)
     timings["vae_decoder_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_start
+    timings["ort_s"] = timings["text_encoder_run_s"] + timings["denoiser_run_s"] + timings["vae_decoder_run_s"]
     return np.ascontiguousarray(out, dtype=np.float32), timings
+
+
+def peak_rss_mib() -> float | None:
+    """Peak resident memory of this process, MiB (None where unknown)."""
+    if resource is None:
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1 << 20) if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB elsewhere
+
+
+def run_result(tm: dict) -> dict:
+    """The per-run figures of one generation's timings."""
+    steps = max(1, len(tm["step_s"]))
+    keys = ("total_s", "ort_s", "text_encoder_s", "text_encoder_run_s", "denoiser_s", "denoiser_run_s",
+            "scheduler_s", "vae_decoder_s", "vae_decoder_run_s")
+    out = {k: round(tm[k], 6) for k in keys}
+    out["s_per_step"] = round(sum(tm["step_s"]) / steps, 6)
+    out["denoiser_run_s_per_step"] = round(tm["denoiser_run_s"] / steps, 6)
+    out["step_s"] = [round(s, 6) for s in tm["step_s"]]
+    return out
 
 
 def main(argv=None) -> int:
@@ -302,11 +351,24 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--warmup", type=int, default=0, help="untimed runs before the timed one(s)")
     p.add_argument("--runs", type=int, default=1, help="timed runs; the JSON reports the fastest")
+    p.add_argument("--serve", action="store_true",
+                   help="after the warm-up, run one timed generation per line read on stdin")
+    p.add_argument("--session-config", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra session config entry, e.g. session.intra_op.allow_spinning=0")
+    p.add_argument("--no-mem-pattern", action="store_true", help="disable the memory pattern")
+    p.add_argument("--no-cpu-arena", action="store_true", help="disable the CPU memory arena")
     p.add_argument("--save-frames", default=None, help="write the frames (float32 [F,H,W,3]) here")
     a = p.parse_args(argv)
+    session_config = {}
+    for kv in a.session_config:
+        k, sep, v = kv.partition("=")
+        if not sep:
+            p.error(f"--session-config wants KEY=VALUE, got {kv!r}")
+        session_config[k] = v
 
     t_all = time.perf_counter()
-    pkg = Package(a.model, threads=a.threads)
+    pkg = Package(a.model, threads=a.threads, session_config=session_config,
+                  mem_pattern=not a.no_mem_pattern, cpu_arena=not a.no_cpu_arena)
     nat = pkg.manifest["native"]
     frames = a.frames or int(nat["frames"])
     width = a.width or int(nat["width"])
@@ -315,18 +377,14 @@ def main(argv=None) -> int:
         frames = 1
     latents = np.load(a.latents) if a.latents else None
 
-    for _ in range(a.warmup):
-        generate(pkg, a.prompt, a.negative_prompt, a.steps, a.guidance, frames, width, height, latents, a.seed)
-    runs = []
-    for _ in range(max(1, a.runs)):
-        out, tm = generate(pkg, a.prompt, a.negative_prompt, a.steps, a.guidance, frames, width, height,
-                           latents, a.seed)
-        runs.append(tm)
-    best = min(runs, key=lambda r: r["total_s"])
-    if a.save_frames:
-        np.save(a.save_frames, out)
+    def once():
+        return generate(pkg, a.prompt, a.negative_prompt, a.steps, a.guidance, frames, width, height, latents,
+                        a.seed)
 
-    result = {
+    for _ in range(a.warmup):
+        once()
+
+    header = {
         "engine": f"onnxruntime-python {ort.__version__}",
         "provider": "CPUExecutionProvider",
         "model": pkg.manifest["name"],
@@ -339,17 +397,34 @@ def main(argv=None) -> int:
         "guidance": a.guidance,
         "cfg_batch": bool(pkg.manifest["cfg_batch"]),
         "threads": a.threads,
+        "mem_pattern": not a.no_mem_pattern,
+        "cpu_arena": not a.no_cpu_arena,
+        "session_config": session_config,
         "warmup": a.warmup,
         "load_s": round(pkg.load_s, 6),
-        "total_s": round(best["total_s"], 6),
-        "text_encoder_s": round(best["text_encoder_s"], 6),
-        "denoiser_s": round(best["denoiser_s"], 6),
-        "scheduler_s": round(best["scheduler_s"], 6),
-        "vae_decoder_s": round(best["vae_decoder_s"], 6),
-        "s_per_step": round(sum(best["step_s"]) / max(1, len(best["step_s"])), 6),
-        "step_s": [round(s, 6) for s in best["step_s"]],
+    }
+
+    if a.serve:
+        print(json.dumps({"ready": True, **header, "peak_rss_mib": peak_rss_mib()}), flush=True)
+        for _ in sys.stdin:
+            _, tm = once()
+            print(json.dumps({**run_result(tm), "peak_rss_mib": peak_rss_mib()}), flush=True)
+        return 0
+
+    runs = []
+    for _ in range(max(1, a.runs)):
+        out, tm = once()
+        runs.append(tm)
+    best = min(runs, key=lambda r: r["total_s"])
+    if a.save_frames:
+        np.save(a.save_frames, out)
+
+    result = {
+        **header,
+        **run_result(best),
         "runs_total_s": [round(r["total_s"], 6) for r in runs],
         "wall_s": round(time.perf_counter() - t_all, 6),
+        "peak_rss_mib": peak_rss_mib(),
         "frame_mean": float(out.mean()),
         "frame_std": float(out.std()),
     }
