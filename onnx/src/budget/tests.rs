@@ -30,8 +30,8 @@ fn unfused_attention_grows_with_the_square_of_tokens() {
     let b = estimate(&m, 0, &size(&m, 256, 32, 7.5));
     // Joint attention over frames x patches: twice the frames, four times the scores.
     assert_eq!(b.denoiser_attention, 4 * a.denoiser_attention);
-    // 256 frames of 4x4 patches = 4096 tokens, 2 samples, 4 heads, f32, 5 copies.
-    assert_eq!(b.denoiser_attention, 2 * 4 * 4096 * 4096 * 4 * 5);
+    // 256 frames of 4x4 patches = 4096 tokens, 2 samples, 4 heads, f32, 3 copies.
+    assert_eq!(b.denoiser_attention, 2 * 4 * 4096 * 4096 * 4 * 3);
     // Guidance off halves the batch.
     let c = estimate(&m, 0, &size(&m, 256, 32, 1.0));
     assert_eq!(2 * c.denoiser_attention, b.denoiser_attention);
@@ -57,7 +57,7 @@ fn fused_attention_grows_linearly() {
 fn a_thousand_frames_of_the_default_model_need_tens_of_gigabytes() {
     let m = default_manifest();
     let e = estimate(&m, 17 << 20, &size(&m, 1024, 32, 7.5));
-    assert!(e.total() > 32 << 30, "{}", human(e.total()));
+    assert!(e.total() > 20 << 30, "{}", human(e.total()));
     let small = estimate(&m, 17 << 20, &size(&m, 8, 32, 7.5));
     assert!(small.total() < 256 << 20, "{}", human(small.total()));
 }
