@@ -136,6 +136,9 @@ pub fn engine_error(e: engine::Error) -> OfxError {
         ErrorKind::Package => "Promptreel cannot use this model",
         ErrorKind::Runtime => "Promptreel cannot start ONNX Runtime",
         ErrorKind::Device => "Promptreel cannot use this device",
+        // kOfxStatFailed, not kOfxStatErrMemory: hosts answer that with a purge and a retry,
+        // which cannot help a setting that does not fit.
+        ErrorKind::Memory => "Not enough memory",
         _ => "Generation failed",
     };
     OfxError::new(Status::Failed, format!("{prefix}: {e}"))
