@@ -2,12 +2,11 @@ use super::*;
 use crate::package::manifest::Manifest;
 use std::path::Path;
 
+/// The shipped default model's manifest, compiled into the test (no build-tree path at run time).
+const DEFAULT_MANIFEST: &str = include_str!("../../../bundle/models/default/promptreel.json");
+
 fn default_manifest() -> Manifest {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../bundle/models/default/promptreel.json"),
-    )
-    .expect("the default model's manifest");
-    Manifest::parse(&text, Path::new("promptreel.json")).expect("parses")
+    Manifest::parse(DEFAULT_MANIFEST, Path::new("promptreel.json")).expect("parses")
 }
 
 fn size(m: &Manifest, frames: u32, side: u32, guidance: f32) -> Size {
