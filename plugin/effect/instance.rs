@@ -16,6 +16,8 @@ use crate::ofx::{EffectHandle, MessageKind, OfxResult, Progress, PropertySet, St
 pub struct Instance {
     /// Set while a Generate press is running, so a second press is ignored.
     pub generating: AtomicBool,
+    /// Set while one of this instance's threads has a progress bar open.
+    pub progress_open: AtomicBool,
 }
 
 /// CreateInstance: attach our state. Always returns OK (some hosts treat "reply default" as
@@ -77,28 +79,73 @@ fn fresh_seed() -> i32 {
 }
 
 /// Reports engine progress to the host's progress bar and turns its cancel button into ours.
+///
+/// The bar starts with the first progress report, so a render served from the cache opens no
+/// progress session at all, and at most one bar per instance is open at a time: render threads
+/// run concurrently, and hosts keep one progress session per instance (a second `progressStart`
+/// before `progressEnd` is a protocol error).
 pub struct HostProgress {
+    effect: EffectHandle,
+    label: String,
+    /// The instance whose progress slot this observer holds while its bar is open.
+    instance: Option<Arc<Instance>>,
     bar: Option<Progress>,
+    tried: bool,
     cancelled: bool,
-    effect: Option<EffectHandle>,
+    watch_abort: bool,
 }
 
 impl HostProgress {
-    /// A bar (when the host has a progress suite) and, for renders, the host's abort flag.
+    /// An observer whose bar opens when the engine first reports progress; for renders
+    /// (`watch_abort`), the host's abort flag cancels the generation.
     pub fn new(effect: &EffectHandle, label: &str, watch_abort: bool) -> Self {
-        let bar = effect
-            .host()
-            .start_progress(effect, label, "promptreel.generate");
         Self {
-            bar,
+            effect: effect.clone(),
+            label: label.to_string(),
+            instance: None,
+            bar: None,
+            tried: false,
             cancelled: false,
-            effect: watch_abort.then(|| effect.clone()),
+            watch_abort,
+        }
+    }
+
+    /// Opens the bar once, if no other thread of this instance has one open.
+    fn open_bar(&mut self) {
+        self.tried = true;
+        let instance = state(&self.effect);
+        if let Some(i) = &instance
+            && i.progress_open.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        self.bar =
+            self.effect
+                .host()
+                .start_progress(&self.effect, &self.label, "promptreel.generate");
+        match (&self.bar, instance) {
+            (Some(_), Some(i)) => self.instance = Some(i),
+            (None, Some(i)) => i.progress_open.store(false, Ordering::SeqCst),
+            _ => {}
+        }
+    }
+}
+
+impl Drop for HostProgress {
+    fn drop(&mut self) {
+        // End the bar before freeing the slot, so the next bar starts after this one ended.
+        drop(self.bar.take());
+        if let Some(i) = self.instance.take() {
+            i.progress_open.store(false, Ordering::SeqCst);
         }
     }
 }
 
 impl Observer for HostProgress {
     fn progress(&mut self, progress: &EngineProgress) {
+        if !self.tried {
+            self.open_bar();
+        }
         if let Some(bar) = self.bar.as_mut()
             && !bar.update(f64::from(progress.fraction))
         {
@@ -107,9 +154,7 @@ impl Observer for HostProgress {
     }
 
     fn should_cancel(&mut self) -> bool {
-        if let Some(e) = &self.effect
-            && e.abort_requested()
-        {
+        if self.watch_abort && self.effect.abort_requested() {
             self.cancelled = true;
         }
         self.cancelled
