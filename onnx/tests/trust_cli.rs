@@ -53,24 +53,23 @@ fn promptreel(home: &Path) -> Command {
     cmd
 }
 
+/// `promptreel generate` of the default prompt with the default model into `out`, plus `extra`.
+fn generate(cmd: &mut Command, out: &Path, extra: &[&str]) -> std::process::Output {
+    cmd.args(["generate", "--prompt", "a red ball moving right"])
+        .args(extra)
+        .arg("--model")
+        .arg(default_model())
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run promptreel")
+}
+
 #[test]
 fn a_generation_writes_nothing_into_the_home_folder() {
     let home = temp_dir("home");
     let out = temp_dir("out");
-    let run = promptreel(&home)
-        .args([
-            "generate",
-            "--prompt",
-            "a red ball moving right",
-            "--steps",
-            "2",
-        ])
-        .arg("--model")
-        .arg(default_model())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("run promptreel");
+    let run = generate(&mut promptreel(&home), &out, &["--steps", "2"]);
     assert!(
         run.status.success(),
         "{}",
@@ -91,21 +90,11 @@ fn a_thousand_frames_are_refused_before_generating() {
     let home = temp_dir("refuse");
     let out = home.join("clip");
     let started = std::time::Instant::now();
-    let run = promptreel(&home)
-        .env("PROMPTREEL_MEMORY_LIMIT_MB", "4096")
-        .args([
-            "generate",
-            "--prompt",
-            "a red ball moving right",
-            "--frames",
-            "1024",
-        ])
-        .arg("--model")
-        .arg(default_model())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("run promptreel");
+    let run = generate(
+        promptreel(&home).env("PROMPTREEL_MEMORY_LIMIT_MB", "4096"),
+        &out,
+        &["--frames", "1024"],
+    );
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(
         run.status.code(),
