@@ -2,7 +2,9 @@
 
 Every `export_*` function
   * traces the module with torch's legacy (TorchScript) exporter (`dynamo=False`: the dynamo
-    exporter produces UNet3D graphs that ONNX Runtime rejects with a dynamic frame axis),
+    exporter produces UNet3D graphs that ONNX Runtime rejects with a dynamic frame axis), with
+    every `scaled_dot_product_attention` written as one fused MultiHeadAttention (attention.py);
+    a denoiser or VAE graph that still computes attention with Softmax is refused,
   * stores the weights inside the `.onnx` file (or, with `external_data=True`, in one sidecar
     `model.onnx_data` next to it),
   * runs the graph with ONNX Runtime (CPU) on random inputs of several shapes, compares with torch
@@ -27,6 +29,8 @@ import onnx
 import onnxruntime as ort
 import torch
 from torch import nn
+
+from . import attention
 
 DEFAULT_OPSET = 17
 DEFAULT_TOL = 1e-4
@@ -53,7 +57,7 @@ def _session(path: str, threads: int = 2) -> ort.InferenceSession:
 def _torch_export(module: nn.Module, args: tuple, path: str, input_names, output_names, dynamic_axes, opset):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     module.eval()
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), attention.symbolic(opset):
         # The tracer warns about Python bools / ints taken from tensors (shape checks); those that
         # matter are covered by running the graph at other shapes below.
         warnings.simplefilter("ignore")
@@ -66,8 +70,16 @@ def _torch_export(module: nn.Module, args: tuple, path: str, input_names, output
             dynamic_axes=dynamic_axes,
             opset_version=opset,
             do_constant_folding=True,
+            custom_opsets=attention.CUSTOM_OPSETS,
             dynamo=False,
         )
+
+
+def export_module(module: nn.Module, args: tuple, path: str, input_names, output_names, dynamic_axes,
+                  opset: int = DEFAULT_OPSET) -> None:
+    """Exports any module the way the package graphs are exported (fused attention included)."""
+    _torch_export(module, args, path, input_names, output_names, dynamic_axes, opset)
+    _finalize(path, external_data=False)
 
 
 def _shorten_value_names(model: onnx.ModelProto) -> None:
@@ -169,6 +181,21 @@ def _io_signature(path: str) -> dict:
     }
 
 
+def _attention(path: str, what: str, require_fused: bool) -> dict:
+    """Counts the graph's fused attentions and leftover Softmax nodes; with `require_fused`, a
+    leftover Softmax (attention computed outside `scaled_dot_product_attention`, so exported as
+    MatMul-Softmax-MatMul with memory quadratic in tokens) stops the export."""
+    counts = attention.count(onnx.load(path, load_external_data=False))
+    print(f"    {what}: {counts['fused']} fused attention(s), {counts['softmax']} Softmax")
+    if require_fused and counts["softmax"]:
+        raise AssertionError(
+            f"{what}: {counts['softmax']} attention(s) were exported unfused (Softmax nodes in {path}): the model "
+            "computes attention by hand instead of with torch.nn.functional.scaled_dot_product_attention, so its "
+            "memory would grow with the square of the tokens; port that attention to scaled_dot_product_attention"
+        )
+    return counts
+
+
 def _size(path: str) -> int:
     directory = os.path.dirname(os.path.abspath(path))
     return sum(os.path.getsize(os.path.join(directory, f)) for f in os.listdir(directory))
@@ -247,6 +274,7 @@ def export_text_encoder(
     hidden = int(model.config.hidden_size)
     _finalize(path, external_data, {"last_hidden_state": ["batch", max_length, hidden], "pooler_output": ["batch", hidden]})
     print(f"  text encoder -> {path}")
+    counts = _attention(path, "text encoder", require_fused=False)
     sess = _session(path)
     checks = []
     for b in check_batches:
@@ -255,7 +283,7 @@ def export_text_encoder(
             _compare("text_encoder", sess, wrapper, {"input_ids": a}, (torch.from_numpy(a),),
                      ["last_hidden_state", "pooler_output"], tol)
         )
-    return {"path": path, "bytes": _size(path), **_io_signature(path), "checks": checks}
+    return {"path": path, "bytes": _size(path), **_io_signature(path), "attention": counts, "checks": checks}
 
 
 # --------------------------------------------------------------------------------------------
@@ -315,6 +343,7 @@ def _export_denoiser(
     dims = ["batch", out_ch, "frames", "height", "width"] if video else ["batch", out_ch, "height", "width"]
     _finalize(path, external_data, {"out_sample": dims})
     print(f"  denoiser -> {path}")
+    counts = _attention(path, "denoiser", require_fused=True)
     sess = _session(path)
     checks = []
     for i, shape in enumerate(check_shapes):
@@ -322,7 +351,7 @@ def _export_denoiser(
         s, ts, e = inputs(shape, t)
         feeds = {"sample": s.numpy(), "timestep": ts.numpy(), "encoder_hidden_states": e.numpy()}
         checks.append(_compare("denoiser", sess, wrapper, feeds, (s, ts, e), ["out_sample"], tol))
-    return {"path": path, "bytes": _size(path), **_io_signature(path), "checks": checks}
+    return {"path": path, "bytes": _size(path), **_io_signature(path), "attention": counts, "checks": checks}
 
 
 def export_unet3d(
@@ -425,12 +454,13 @@ def export_vae_decoder(
     out_ch = int(vae.config.out_channels)
     _finalize(path, external_data, {"sample": ["batch", out_ch, "out_height", "out_width"]})
     print(f"  vae decoder -> {path}" + (" (+ model.onnx_data)" if external_data else ""))
+    counts = _attention(path, "vae decoder", require_fused=True)
     sess = _session(path)
     checks = []
     for shape in check_shapes:
         (x,) = inputs(shape)
         checks.append(_compare("vae_decoder", sess, wrapper, {"latent_sample": x.numpy()}, (x,), ["sample"], tol))
-    return {"path": path, "bytes": _size(path), **_io_signature(path), "checks": checks}
+    return {"path": path, "bytes": _size(path), **_io_signature(path), "attention": counts, "checks": checks}
 
 
 class _VaeEncoderWrapper(nn.Module):
@@ -473,12 +503,13 @@ def export_vae_encoder(
     _finalize(path, external_data,
               {"latent_parameters": ["batch", 2 * int(vae.config.latent_channels), "latent_height", "latent_width"]})
     print(f"  vae encoder -> {path}")
+    counts = _attention(path, "vae encoder", require_fused=True)
     sess = _session(path)
     checks = []
     for shape in check_shapes:
         (x,) = inputs(shape)
         checks.append(_compare("vae_encoder", sess, wrapper, {"sample": x.numpy()}, (x,), ["latent_parameters"], tol))
-    return {"path": path, "bytes": _size(path), **_io_signature(path), "checks": checks}
+    return {"path": path, "bytes": _size(path), **_io_signature(path), "attention": counts, "checks": checks}
 
 
 def resave_with_external_data(src: str, dst: str, location: str = "model.onnx_data") -> None:
