@@ -46,8 +46,8 @@ def sinusoid(positions: torch.Tensor, dim: int, max_period: float) -> torch.Tens
 
 
 class Attention(nn.Module):
-    """Multi-head attention written with plain matmuls: on sequences of ~100 tokens this is
-    faster on CPU than the fused kernel and exports to a small, portable ONNX graph."""
+    """Multi-head attention through `F.scaled_dot_product_attention`, which our exporter writes as
+    one fused MultiHeadAttention (memory linear in tokens; tools/promptreel_export/attention.py)."""
 
     def __init__(self, dim: int, heads: int, context_dim: int | None = None):
         super().__init__()
@@ -62,8 +62,8 @@ class Attention(nn.Module):
         ctx = x if context is None else context
         q = self.q(x).reshape(b, n, h, d // h).transpose(1, 2)
         k, v = self.kv(ctx).reshape(b, -1, 2, h, d // h).permute(2, 0, 3, 1, 4)
-        w = torch.softmax(q @ k.transpose(-1, -2) * (d // h) ** -0.5, dim=-1)
-        return self.out((w @ v).transpose(1, 2).reshape(b, n, d))
+        a = F.scaled_dot_product_attention(q, k, v)  # scale 1/sqrt(d // h)
+        return self.out(a.transpose(1, 2).reshape(b, n, d))
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
