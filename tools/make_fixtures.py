@@ -45,6 +45,7 @@ sys.path.insert(0, HERE)
 
 from promptreel_export import graphs  # noqa: E402
 from promptreel_export.manifest import write_manifest  # noqa: E402
+from promptreel_export.memory import memory_profile  # noqa: E402
 from promptreel_export.tokenizer import BOS, EOS, build_clip_tokenizer, hf_fast_tokenizer, save_tokenizer  # noqa: E402
 
 import bench_python_ort as ortpipe  # noqa: E402
@@ -217,6 +218,7 @@ def make_unet3d_package(pipe, tokenizer_file: str, eos_id: int) -> dict:
         max_length=MAX_LENGTH,
         pad_token=EOS,
         timestep_dtype="float32",
+        memory=memory_profile("UNet3DConditionModel", dict(pipe.unet.config), dict(pipe.vae.config)),
     )
     report["bytes"] = _dir_size(pkg_dir)
     return report
@@ -245,6 +247,7 @@ def make_sd_package(pipe, tokenizer_file: str, eos_id: int) -> dict:
         max_length=MAX_LENGTH,
         pad_token=EOS,
         timestep_dtype="float32",
+        memory=memory_profile("UNet2DConditionModel", dict(pipe.unet.config), dict(pipe.vae.config)),
     )
     report["bytes"] = _dir_size(pkg_dir)
     return report

@@ -135,8 +135,9 @@ fn the_memory_section_is_derived_from_the_configs_and_matches_the_shipped_model(
         serde_json::from_str(&std::fs::read_to_string(manifest).expect("manifest")).expect("JSON");
     assert_eq!(shipped["memory"], derived);
 
-    // A ModelScope-shaped UNet3D: diffusers passes attention_head_dim as the head count, and the
-    // largest attention is the full-resolution one, spatial and temporal.
+    // A ModelScope-shaped UNet3D: its blocks read attention_head_dim as the head width (320
+    // channels = 5 heads of 64), every site is fused, and the largest attention is the
+    // full-resolution one, spatial and temporal.
     let unet3d = python(
         "import json; from promptreel_export.memory import memory_profile; print(json.dumps(\
          memory_profile('UNet3DConditionModel', {'block_out_channels': [320, 640, 1280, 1280], \
@@ -150,12 +151,21 @@ fn the_memory_section_is_derived_from_the_configs_and_matches_the_shipped_model(
         assert!(
             sites.iter().any(|s| s["span"] == span
                 && s["downsample"] == 1
-                && s["heads"] == 64
+                && s["heads"] == 5
+                && s["head_dim"] == 64
                 && s.get("keys").is_none()),
             "{span} attention at full resolution missing: {sites:?}"
         );
     }
     assert!(sites.iter().any(|s| s["keys"] == "text"));
+    assert!(sites.iter().all(|s| s["fused"] == true), "{sites:?}");
+    // the temporal transformer on the input features: 8 heads of attention_head_dim
+    assert!(
+        sites
+            .iter()
+            .any(|s| s["span"] == "time" && s["heads"] == 8 && s["head_dim"] == 64),
+        "{sites:?}"
+    );
     assert!(
         sites.iter().all(|s| s["downsample"].as_u64() <= Some(8)),
         "{sites:?}"

@@ -5,8 +5,9 @@ one that cannot fit. It needs, per graph, the activations held per position and 
 kind of attention (docs/model-package.md, "memory"). This module derives both from diffusers'
 configuration dicts alone, so it needs neither torch nor the weights.
 
-Graphs are exported with MatMul-Softmax-MatMul attention today (`fused: false`): memory quadratic
-in tokens per attention call.
+Every attention is exported fused (`com.microsoft` MultiHeadAttention, attention.py), so each
+site says `fused: true` and its head width: the engine then counts memory linear in tokens.
+`fused=False` describes graphs with MatMul-Softmax-MatMul attention (quadratic in tokens).
 """
 
 from __future__ import annotations
@@ -23,21 +24,37 @@ def _per_level(value, levels: int) -> list[int]:
     return [int(value)] * levels
 
 
-def _unet(config: dict, video: bool) -> dict:
+def _site(span: str, heads: int, head_dim: int, fused: bool, downsample: int = 1, keys: str = "self") -> dict:
+    site = {"span": span, "downsample": downsample, "heads": heads}
+    if keys != "self":
+        site["keys"] = keys
+    site["head_dim"] = head_dim
+    if fused:
+        site["fused"] = True
+    return site
+
+
+def _unet(config: dict, video: bool, fused: bool) -> dict:
     channels = list(config["block_out_channels"])
     levels = len(channels)
-    # diffusers' UNets pass `attention_head_dim` as the number of heads unless
-    # `num_attention_heads` is given (a naming quirk kept for old checkpoints).
-    heads = _per_level(config.get("num_attention_heads") or config.get("attention_head_dim") or 8, levels)
+    # diffusers' UNets take `attention_head_dim` where `num_attention_heads` is not given (a
+    # naming quirk kept for old checkpoints), and the blocks read that number differently:
+    # UNet2D's (Stable Diffusion) as the head count, UNet3D's (ModelScope) as the head width.
+    per_level = _per_level(config.get("num_attention_heads") or config.get("attention_head_dim") or 8, levels)
     sites: list[dict] = []
+
+    def heads_and_width(level: int) -> tuple[int, int]:
+        c = channels[level]
+        n = per_level[min(level, len(per_level) - 1)]
+        return (c // n, n) if video else (n, c // n)
 
     def level_sites(level: int) -> None:
         ds = 2**level
-        h = heads[min(level, len(heads) - 1)]
-        sites.append({"span": "frame", "downsample": ds, "heads": h})
-        sites.append({"span": "frame", "downsample": ds, "heads": h, "keys": "text"})
+        h, d = heads_and_width(level)
+        sites.append(_site("frame", h, d, fused, ds))
+        sites.append(_site("frame", h, d, fused, ds, "text"))
         if video:
-            sites.append({"span": "time", "downsample": ds, "heads": h})
+            sites.append(_site("time", h, d, fused, ds))
 
     for i, kind in enumerate(config.get("down_block_types", [])):
         if "CrossAttn" in kind:
@@ -47,8 +64,9 @@ def _unet(config: dict, video: bool) -> dict:
             level_sites(levels - 1 - j)
     level_sites(levels - 1)  # the mid block
     if video:
-        # UNet3D's first temporal transformer runs on the full-resolution input features.
-        sites.append({"span": "time", "downsample": 1, "heads": heads[0]})
+        # UNet3D's first temporal transformer runs on the full-resolution input features, with 8
+        # heads of `attention_head_dim`.
+        sites.append(_site("time", 8, per_level[0], fused))
     unique = []
     for s in sites:
         if s not in unique:
@@ -56,7 +74,7 @@ def _unet(config: dict, video: bool) -> dict:
     return {"bytes_per_position": FLOAT * channels[0] * LIVE_TENSORS, "attention": unique}
 
 
-def _video_transformer(config: dict) -> dict:
+def _video_transformer(config: dict, fused: bool) -> dict:
     p = int(config.get("patch_size", 2))
     heads = int(config["heads"])
     dim = int(config["dim"])
@@ -67,30 +85,32 @@ def _video_transformer(config: dict) -> dict:
     return {
         "bytes_per_position": per_position,
         "attention": [
-            {"span": "clip", "downsample": p, "heads": heads},
-            {"span": "clip", "downsample": p, "heads": heads, "keys": "text"},
+            _site("clip", heads, dim // heads, fused, p),
+            _site("clip", heads, dim // heads, fused, p, "text"),
         ],
     }
 
 
-def _vae_decoder(config: dict) -> dict:
+def _vae_decoder(config: dict, fused: bool) -> dict:
     channels = list(config["block_out_channels"])
     attention = []
     if config.get("mid_block_add_attention", True):
-        # One single-head attention over the latent positions of each frame.
-        attention.append({"span": "frame", "heads": 1})
+        # One single-head attention over the latent positions of each frame, as wide as the
+        # deepest level.
+        attention.append(_site("frame", 1, channels[-1], fused))
     # The decoder's full-resolution blocks are narrower than a UNet's levels: half the tensors.
     return {"bytes_per_position": FLOAT * channels[0] * LIVE_TENSORS // 2, "attention": attention}
 
 
-def memory_profile(denoiser_class: str, denoiser_config: dict, vae_config: dict) -> dict:
-    """The `memory` section for a package whose denoiser is `denoiser_class`."""
+def memory_profile(denoiser_class: str, denoiser_config: dict, vae_config: dict, fused: bool = True) -> dict:
+    """The `memory` section for a package whose denoiser is `denoiser_class`; `fused`: whether its
+    graphs compute attention with MultiHeadAttention (what the exporter writes)."""
     if denoiser_class == "PromptreelVideoTransformer":
-        denoiser = _video_transformer(denoiser_config)
+        denoiser = _video_transformer(denoiser_config, fused)
     elif denoiser_class == "UNet3DConditionModel":
-        denoiser = _unet(denoiser_config, video=True)
+        denoiser = _unet(denoiser_config, video=True, fused=fused)
     elif denoiser_class == "UNet2DConditionModel":
-        denoiser = _unet(denoiser_config, video=False)
+        denoiser = _unet(denoiser_config, video=False, fused=fused)
     else:
         raise ValueError(f"no memory profile for {denoiser_class}")
-    return {"denoiser": denoiser, "vae_decoder": _vae_decoder(vae_config)}
+    return {"denoiser": denoiser, "vae_decoder": _vae_decoder(vae_config, fused)}
