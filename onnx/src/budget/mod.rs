@@ -11,7 +11,8 @@
 //! The estimate follows what the graphs hold as exported: weights (file sizes), activations
 //! linear in positions, and the largest attention. An unfused attention
 //! (MatMul-Softmax-MatMul) holds about [`UNFUSED_SCORE_COPIES`] tensors of batch x heads x
-//! queries x keys floats at once; a fused one holds only its inputs and outputs.
+//! queries x keys floats at once; a fused one (MultiHeadAttention, what our exporter writes)
+//! holds its inputs, their per-head copies and its output: linear in tokens.
 
 mod system;
 
@@ -40,8 +41,15 @@ const MIN_ARENA_BYTES: u64 = 256 << 20;
 /// pattern), plus one for the arena's rounding and the next layer's inputs.
 const UNFUSED_SCORE_COPIES: u64 = 3;
 
-/// Head width assumed for a fused attention's working set (queries, keys, values, output).
+/// Head width assumed for a fused attention whose manifest does not give it (the widest in
+/// today's video models).
 const FUSED_HEAD_DIM: u64 = 128;
+
+/// Token-sized tensors a fused attention holds at once, counted in queries plus keys: the
+/// graph's query, key and value inputs, the kernel's copies of them in heads-first layout, and
+/// the output (ONNX Runtime's CPU MultiHeadAttention; its flash kernel's tiles are per thread
+/// and small).
+const FUSED_TOKEN_COPIES: u64 = 2;
 
 /// The process and ONNX Runtime's own code and buffers, before any model.
 const RUNTIME_BASE_BYTES: u64 = 96 << 20;
@@ -133,6 +141,7 @@ pub fn profile(m: &Manifest) -> MemoryProfile {
         downsample: 1,
         heads: 8,
         keys: AttentionKeys::SelfTokens,
+        head_dim: None,
         fused: false,
     };
     let mut attention = vec![
@@ -163,8 +172,8 @@ pub fn profile(m: &Manifest) -> MemoryProfile {
     }
 }
 
-/// Bytes one attention site holds at its peak, for `batch` samples.
-fn attention_bytes(site: &AttentionSite, size: &Size, batch: u64) -> u64 {
+/// One attention site's calls per graph run, queries per call and keys per call.
+fn attention_shape(site: &AttentionSite, size: &Size, batch: u64) -> (u64, u64, u64) {
     let ds = u64::from(site.downsample.max(1));
     let per_frame = (size.latent_height.div_ceil(ds)) * (size.latent_width.div_ceil(ds));
     let (calls, queries) = match site.span {
@@ -176,13 +185,42 @@ fn attention_bytes(site: &AttentionSite, size: &Size, batch: u64) -> u64 {
         AttentionKeys::SelfTokens => queries,
         AttentionKeys::Text => size.text_tokens,
     };
+    (calls, queries, keys)
+}
+
+/// The most tokens one of the denoiser's attention calls sees (queries of its largest
+/// self-attention): the figure whose square an unfused export holds.
+pub fn attention_tokens(m: &Manifest, size: &Size) -> u64 {
+    profile(m)
+        .denoiser
+        .attention
+        .iter()
+        .map(|a| attention_shape(a, size, 1).1)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Bytes one attention site holds at its peak, for `batch` samples.
+fn attention_bytes(site: &AttentionSite, size: &Size, batch: u64) -> u64 {
+    let (calls, queries, keys) = attention_shape(site, size, batch);
     let heads = u64::from(site.heads.max(1));
     if site.fused {
-        // Queries, keys, values and output, plus the kernel's per-thread tiles (small).
-        calls
-            .saturating_mul(heads)
+        let width = heads * site.head_dim.map_or(FUSED_HEAD_DIM, u64::from).max(1);
+        let tokens = calls
             .saturating_mul(queries.saturating_add(2 * keys))
-            .saturating_mul(FUSED_HEAD_DIM * FLOAT * 2)
+            .saturating_mul(width)
+            .saturating_mul(FLOAT * FUSED_TOKEN_COPIES);
+        // With a mask (a text mask on cross attention, say) ONNX Runtime's CPU kernel computes
+        // the scores unfused; over text keys that is still linear in queries, so count it there.
+        let masked_scores = match site.keys {
+            AttentionKeys::Text => calls
+                .saturating_mul(heads)
+                .saturating_mul(queries)
+                .saturating_mul(keys)
+                .saturating_mul(FLOAT),
+            AttentionKeys::SelfTokens => 0,
+        };
+        tokens.saturating_add(masked_scores)
     } else {
         calls
             .saturating_mul(heads)

@@ -22,9 +22,40 @@ fn size(m: &Manifest, frames: u32, side: u32, guidance: f32) -> Size {
     Size::of(m, &settings)
 }
 
+/// The default model's manifest as an unfused (MatMul-Softmax-MatMul) export would declare it.
+fn unfused_manifest() -> Manifest {
+    let mut m = default_manifest();
+    let profile = m
+        .memory
+        .as_mut()
+        .expect("the default model declares its memory");
+    for site in &mut profile.denoiser.attention {
+        site.fused = false;
+    }
+    m
+}
+
+#[test]
+fn the_default_model_declares_fused_attention_with_its_head_width() {
+    let m = default_manifest();
+    let profile = m
+        .memory
+        .as_ref()
+        .expect("the default model declares its memory");
+    for site in profile.denoiser.attention.iter().chain(
+        profile
+            .vae_decoder
+            .as_ref()
+            .map_or(&[][..], |v| &v.attention[..]),
+    ) {
+        assert!(site.fused, "{site:?}");
+        assert!(site.head_dim.is_some(), "{site:?}");
+    }
+}
+
 #[test]
 fn unfused_attention_grows_with_the_square_of_tokens() {
-    let m = default_manifest();
+    let m = unfused_manifest();
     let a = estimate(&m, 0, &size(&m, 128, 32, 7.5));
     let b = estimate(&m, 0, &size(&m, 256, 32, 7.5));
     // Joint attention over frames x patches: twice the frames, four times the scores.
@@ -38,27 +69,44 @@ fn unfused_attention_grows_with_the_square_of_tokens() {
 
 #[test]
 fn fused_attention_grows_linearly() {
-    let mut m = default_manifest();
-    let profile = m
-        .memory
-        .as_mut()
-        .expect("the default model declares its memory");
-    for site in &mut profile.denoiser.attention {
-        site.fused = true;
-    }
+    let m = default_manifest();
     let a = estimate(&m, 0, &size(&m, 128, 32, 7.5));
     let b = estimate(&m, 0, &size(&m, 256, 32, 7.5));
     assert!(b.denoiser < a.denoiser * 21 / 10, "{a:?} -> {b:?}");
     assert!(b.denoiser > a.denoiser * 19 / 10, "{a:?} -> {b:?}");
+    // 256 frames of 4x4 patches = 4096 tokens, 2 samples; 4 heads of 40: two token-sized copies
+    // of queries + keys + values, plus the 24 text tokens' scores of the cross attention.
+    let self_attention = 2 * (4096 + 2 * 4096) * 160 * 4 * 2;
+    let cross_attention = 2 * (4096 + 2 * 24) * 160 * 4 * 2 + 2 * 4 * 4096 * 24 * 4;
+    assert_eq!(b.denoiser_attention, self_attention.max(cross_attention));
 }
 
 #[test]
-fn a_thousand_frames_of_the_default_model_need_tens_of_gigabytes() {
-    let m = default_manifest();
-    let e = estimate(&m, 17 << 20, &size(&m, 1024, 32, 7.5));
-    assert!(e.total() > 20 << 30, "{}", human(e.total()));
-    let small = estimate(&m, 17 << 20, &size(&m, 8, 32, 7.5));
+fn fused_attention_fits_sizes_unfused_graphs_could_not() {
+    // 1024 frames of the default model: 16,384 tokens of joint attention.
+    let fused = default_manifest();
+    let e = estimate(&fused, 17 << 20, &size(&fused, 1024, 32, 7.5));
+    assert!(e.total() < 1 << 30, "{}", human(e.total()));
+    let unfused = unfused_manifest();
+    let u = estimate(&unfused, 17 << 20, &size(&unfused, 1024, 32, 7.5));
+    assert!(u.total() > 20 << 30, "{}", human(u.total()));
+    let small = estimate(&unfused, 17 << 20, &size(&unfused, 8, 32, 7.5));
     assert!(small.total() < 256 << 20, "{}", human(small.total()));
+}
+
+#[test]
+fn a_head_width_missing_from_older_manifests_counts_as_the_widest() {
+    let mut m = default_manifest();
+    let with = estimate(&m, 0, &size(&m, 64, 32, 7.5));
+    for site in &mut m.memory.as_mut().expect("memory").denoiser.attention {
+        site.head_dim = None;
+    }
+    let without = estimate(&m, 0, &size(&m, 64, 32, 7.5));
+    // 4 heads of 128 instead of 4 of 40
+    assert!(
+        without.denoiser_attention > 3 * with.denoiser_attention,
+        "{with:?} {without:?}"
+    );
 }
 
 #[test]

@@ -212,6 +212,9 @@ pub struct AttentionSite {
     /// `text`: queries attend to the prompt's tokens (cross attention); `self` otherwise.
     #[serde(default)]
     pub keys: AttentionKeys,
+    /// Width of one head (queries and keys); absent in packages exported before it was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_dim: Option<u32>,
     /// Exported as a fused kernel (`com.microsoft` MultiHeadAttention): memory linear in tokens.
     #[serde(default)]
     pub fused: bool,
