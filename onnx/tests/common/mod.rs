@@ -49,11 +49,16 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// The recorded cases under `root`: every folder holding a `case.json`, sorted by name.
 pub fn case_dirs(root: &Path) -> Vec<PathBuf> {
+    dirs_holding(root, "case.json")
+}
+
+/// Every folder under `root` holding a file named `marker`, sorted by name.
+pub fn dirs_holding(root: &Path, marker: &str) -> Vec<PathBuf> {
     let mut dirs: Vec<_> = std::fs::read_dir(root)
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.join("case.json").is_file())
+        .filter(|p| p.join(marker).is_file())
         .collect();
     dirs.sort();
     dirs
