@@ -91,7 +91,7 @@ fn a_thousand_frames_are_refused_before_generating() {
     let out = home.join("clip");
     let started = std::time::Instant::now();
     let run = generate(
-        promptreel(&home).env("PROMPTREEL_MEMORY_LIMIT_MB", "4096"),
+        promptreel(&home).env("PROMPTREEL_MEMORY_LIMIT_MB", "256"),
         &out,
         &["--frames", "1024"],
     );
@@ -102,7 +102,7 @@ fn a_thousand_frames_are_refused_before_generating() {
         "memory refusals exit with 7: {stderr}"
     );
     assert!(
-        stderr.contains("lower Frames from 1024 to") && stderr.contains("4.0 GiB"),
+        stderr.contains("lower Frames from 1024 to") && stderr.contains("256 MiB"),
         "{stderr}"
     );
     assert!(
