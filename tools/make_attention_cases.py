@@ -67,13 +67,16 @@ CASES = {
     "key_mask": (Case("keys"), (2, 5, 7, DIM), (3, 6, 9, DIM), lambda b, s, t: (b, t)),
     "bool_mask_4d": (Case("bool"), (2, 5, 7, DIM), (3, 6, 9, DIM), lambda b, s, t: (b, 1, s, t)),
     "bool_mask_3d": (Case("bool"), (2, 5, 7, DIM), (3, 6, 9, DIM), lambda b, s, t: (1, s, t)),
+    # a query whose keys are all masked: torch gives zeros
+    "bool_mask_empty_row": (Case("bool"), (2, 5, 7, DIM), (3, 6, 9, DIM), lambda b, s, t: (b, 1, s, t)),
+    "float_mask_inf_row": (Case("float"), (2, 5, 7, DIM), (3, 6, 9, DIM), lambda b, s, t: (b, 1, s, t)),
     "causal": (Case(causal=True), (2, 5, 5, DIM), (3, 8, 8, DIM), None),
     "causal_wide": (Case(causal=True), (2, 5, 7, DIM), (3, 4, 9, DIM), None),
     "causal_tall": (Case(causal=True), (2, 7, 5, DIM), (3, 9, 4, DIM), None),
 }
 
 
-def inputs(shape, mask_shape, gen, bool_mask: bool):
+def inputs(shape, mask_shape, gen, bool_mask: bool, empty_row: str | None = None):
     b, s, t, dv = shape
     q = torch.randn(b, HEADS, s, DIM, generator=gen)
     k = torch.randn(b, HEADS, t, DIM, generator=gen)
@@ -82,9 +85,14 @@ def inputs(shape, mask_shape, gen, bool_mask: bool):
         m = torch.ones(1)
     elif bool_mask or len(mask_shape) == 2 and mask_shape[0] == b:
         m = (torch.rand(*mask_shape, generator=gen) > 0.4).float()
-        m[..., 0] = 1.0  # every query keeps a key: torch gives NaN for a fully masked row
+        m[..., 0] = 1.0  # every query keeps a key (the *_empty_row cases mask all of one)
     else:
         m = torch.randn(*mask_shape, generator=gen)
+    if empty_row == "bool":  # masked keys in every row, every key of query 1
+        m[..., 1, :] = 0.0
+    elif empty_row == "float":  # -inf marks masked keys: some, and all of query 1
+        m[..., 0, 2] = float("-inf")
+        m[..., 1, :] = float("-inf")
     return q, k, v, m
 
 
@@ -100,7 +108,8 @@ def main() -> int:
         def shape_of(s):
             return None if mask_shape is None else mask_shape(s[0], s[1], s[2])
 
-        args = inputs(traced, shape_of(traced), gen, bool_mask)
+        empty_row = {"bool_mask_empty_row": "bool", "float_mask_inf_row": "float"}.get(name)
+        args = inputs(traced, shape_of(traced), gen, bool_mask, empty_row)
         axes = {"q": {0: "batch", 2: "queries"}, "k": {0: "batch", 2: "keys"}, "v": {0: "batch", 2: "keys"},
                 "out": {0: "batch", 2: "queries"}}
         if mask_shape is not None:
@@ -110,14 +119,14 @@ def main() -> int:
         counts = attention.count(__import__("onnx").load(path))
         if counts != {"fused": 1, "softmax": 0}:
             raise AssertionError(f"{name}: {counts}")
-        q, k, v, m = inputs(ref, shape_of(ref), gen, bool_mask)
+        q, k, v, m = inputs(ref, shape_of(ref), gen, bool_mask, empty_row)
         with torch.no_grad():
             expected = module(q, k, v, m).numpy()
         feeds = {"q": q.numpy(), "k": k.numpy(), "v": v.numpy(), "m": m.numpy()}
         sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
         feeds = {i.name: feeds[i.name] for i in sess.get_inputs()}  # unused inputs are dropped
         got = sess.run(["out"], feeds)[0]
-        diff = float(np.max(np.abs(got - expected)))
+        diff = float(np.max(np.abs(got - expected)))  # NaN stays NaN and fails below
         print(f"  {name:14s} reference {list(q.shape)} x {list(k.shape)}: max|onnx-torch| = {diff:.2e}")
         if not diff < TOL:
             raise AssertionError(f"{name}: ONNX Runtime differs from torch by {diff}")

@@ -59,9 +59,9 @@ fn every_shipped_denoiser_and_vae_computes_attention_fused() {
 fn every_attention_case_matches_torch() {
     let rt = runtime::load(None).expect("ONNX Runtime (set PROMPTREEL_ORT_LIB)");
     let cases = common::dirs_holding(&common::data().join("attention"), "model.onnx");
-    // self, cross, scale, value width, float masks (2-D, 4-D), key mask, bool masks (3-D, 4-D),
-    // causal (square, wide, tall)
-    assert!(cases.len() >= 12, "cases: {cases:?}");
+    // self, cross, scale, value width, float masks (2-D, 4-D, a row all -inf), key mask, bool
+    // masks (3-D, 4-D, a row all masked), causal (square, wide, tall)
+    assert!(cases.len() >= 14, "cases: {cases:?}");
     let mut failures = Vec::new();
     for dir in &cases {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();

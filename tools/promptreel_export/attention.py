@@ -25,8 +25,9 @@ they are all unknown.
 Masks keep their meaning:
   * a float `attn_mask` is added to the scores: MultiHeadAttention's `attention_bias` input,
     broadcast to [B or 1, H or 1, S, T] as the operator requires (torch broadcasts any way);
-  * a boolean `attn_mask` (True = attend) becomes 0 / lowest-float bias, so a row with every key
-    masked gives a uniform average rather than NaN;
+  * a boolean `attn_mask` (True = attend) becomes a 0 / lowest-float bias; a float mask's -inf
+    is clamped to the lowest float; a query whose keys are all masked gets zeros, as in torch
+    (the operator alone would average the values, or give NaN);
   * `is_causal` becomes an explicit lower-triangular bias aligned top-left, as torch defines it
     (ONNX Runtime's `unidirectional` attribute aligns for key caches, bottom-right).
 On CPU, ONNX Runtime runs attention with a bias unfused: the S x T scores are held. That is
@@ -46,6 +47,8 @@ MS_DOMAIN = "com.microsoft"
 MS_OPSET = 1
 OP = "MultiHeadAttention"
 _ATEN = "aten::scaled_dot_product_attention"
+# ONNX TensorProto data types used below
+_FLOAT, _FLOAT16, _BOOL, _INT32 = 1, 10, 9, 6
 
 
 class UnsupportedAttention(NotImplementedError):
@@ -77,43 +80,66 @@ def _to_bsd(g, x):
     return g.op("Reshape", x, _const(g, [0, 0, -1]))
 
 
+def _lowest(float_type: int) -> float:
+    """The most negative finite value of the graph's float type: a masked score that stays finite
+    (float32's lowest would become -inf in float16)."""
+    return float(torch.finfo(torch.float16 if float_type == _FLOAT16 else torch.float32).min)
+
+
+def _reduce_max_last(g, x):
+    """ReduceMax over the last axis, kept: axes moved from attribute to input in opset 18."""
+    if g.opset >= 18:
+        return g.op("ReduceMax", x, _const(g, [-1]), keepdims_i=1)
+    return g.op("ReduceMax", x, axes_i=[-1], keepdims_i=1)
+
+
 def _bias(g, query, key, attn_mask, is_causal: bool, float_type: int):
-    """The additive attention bias [B or 1, H or 1, S, T] for `attn_mask` / `is_causal`, or None."""
-    bias = None
+    """(bias, kept) for `attn_mask` / `is_causal`, or (None, None).
+
+    bias: the additive attention bias [B or 1, H or 1, S, T] MultiHeadAttention takes.
+    kept: with a mask, 1.0 for queries that keep at least one key and 0.0 for those whose keys are
+    all masked, [B or 1, H or 1, S or 1, 1]. torch returns zeros for such a query; the operator
+    would average the values (every score equally low) or give NaN (scores of -inf), so the
+    output is multiplied by it.
+    """
+    bias, kept = None, None
+    lowest = g.op("Constant", value_t=torch.tensor(_lowest(float_type)))
     if attn_mask is not None and not symbolic_helper._is_none(attn_mask):
         rank = len(_traced_sizes(g, 3, "mask", attn_mask))
         if rank > 4:
             raise UnsupportedAttention(f"scaled_dot_product_attention: a mask of rank {rank} (expected at most 4)")
         scalar = g.original_node.inputsAt(3).type().scalarType()
         if scalar == "Bool":
+            keep = attn_mask
             zero = g.op("Constant", value_t=torch.tensor(0.0))
-            lowest = g.op("Constant", value_t=torch.tensor(torch.finfo(torch.float32).min))
             attn_mask = g.op("Where", attn_mask, zero, lowest)
+        else:
+            # -inf marks a masked key; clamp it so a fully masked row gives no NaN
+            keep = g.op("Not", g.op("IsInf", attn_mask, detect_positive_i=0, detect_negative_i=1))
+            attn_mask = g.op("Max", g.op("Cast", attn_mask, to_i=_FLOAT), g.op("Cast", lowest, to_i=_FLOAT))
+        kept = _reduce_max_last(g, g.op("Cast", keep, to_i=float_type))
         if rank < 4:
             attn_mask = g.op("Unsqueeze", attn_mask, _const(g, list(range(4 - rank))))
+            kept = g.op("Unsqueeze", kept, _const(g, list(range(4 - rank))))
         bias = g.op("Cast", attn_mask, to_i=float_type)
     if is_causal:
-        # ones [S, T] -> lower triangle (kept) -> 0 where kept, lowest where not
+        # ones [S, T] -> lower triangle (kept) -> 0 where kept, lowest where not; aligned
+        # top-left, so every query keeps key 0
         s = g.op("Slice", g.op("Shape", query), _const(g, [2]), _const(g, [3]))
         t = g.op("Slice", g.op("Shape", key), _const(g, [2]), _const(g, [3]))
         ones = g.op("Expand", g.op("Constant", value_t=torch.tensor(True)), g.op("Concat", s, t, axis_i=0))
         keep = g.op("Cast", g.op("Trilu", g.op("Cast", ones, to_i=_INT32), upper_i=0), to_i=_BOOL)
         zero = g.op("Constant", value_t=torch.tensor(0.0))
-        lowest = g.op("Constant", value_t=torch.tensor(torch.finfo(torch.float32).min))
         causal = g.op("Cast", g.op("Where", keep, zero, lowest), to_i=float_type)
         causal = g.op("Unsqueeze", causal, _const(g, [0, 1]))
         bias = causal if bias is None else g.op("Add", bias, causal)
     if bias is None:
-        return None
+        return None, None
     # MultiHeadAttention wants the query and key axes in full; the batch and head axes may be 1.
     lead = g.op("Slice", g.op("Shape", bias), _const(g, [0]), _const(g, [2]))
     s = g.op("Slice", g.op("Shape", query), _const(g, [2]), _const(g, [3]))
     t = g.op("Slice", g.op("Shape", key), _const(g, [2]), _const(g, [3]))
-    return g.op("Expand", bias, g.op("Concat", lead, s, t, axis_i=0))
-
-
-# ONNX TensorProto data types used above
-_FLOAT, _FLOAT16, _BOOL, _INT32 = 1, 10, 9, 6
+    return g.op("Expand", bias, g.op("Concat", lead, s, t, axis_i=0)), kept
 
 
 @symbolic_helper.parse_args("v", "v", "v", "v", "f", "b", "v", "b")
@@ -141,16 +167,20 @@ def _sdpa(g, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, 
         scale_value = symbolic_helper._maybe_get_const(scale, "f")
         if not isinstance(scale_value, float):
             raise UnsupportedAttention("scaled_dot_product_attention: the scale must be a constant")
+        if scale_value == 0.0:
+            # the operator reads 0 as "use the default 1/sqrt(width)"; torch as uniform weights
+            raise UnsupportedAttention("scaled_dot_product_attention with scale=0")
     scalar = g.original_node.inputsAt(0).type().scalarType()
     float_type = _FLOAT16 if scalar == "Half" else _FLOAT
-    bias = _bias(g, query, key, attn_mask, is_causal, float_type)
+    bias, kept = _bias(g, query, key, attn_mask, is_causal, float_type)
     inputs = [_to_bsd(g, query), _to_bsd(g, key), _to_bsd(g, value)]
     if bias is not None:
         # inputs 3 and 4 (projection bias, key padding mask) left out: empty names
         inputs += [symbolic_helper._optional_input_placeholder_tensor(g) for _ in range(2)] + [bias]
     out = g.op(f"{MS_DOMAIN}::{OP}", *inputs, num_heads_i=heads, scale_f=scale_value)
     out = g.op("Reshape", out, _const(g, [0, 0, heads, -1]))
-    return g.op("Transpose", out, perm_i=[0, 2, 1, 3])
+    out = g.op("Transpose", out, perm_i=[0, 2, 1, 3])
+    return out if kept is None else g.op("Mul", out, kept)
 
 
 @contextlib.contextmanager
