@@ -12,7 +12,7 @@
 //! linear in positions, and the largest attention. An unfused attention
 //! (MatMul-Softmax-MatMul) holds about [`UNFUSED_SCORE_COPIES`] tensors of batch x heads x
 //! queries x keys floats at once; a fused one (MultiHeadAttention, what our exporter writes)
-//! holds its inputs, their per-head copies and its output: linear in tokens.
+//! holds its inputs, the kernel's heads-first copies of them and its output: linear in tokens.
 
 mod system;
 
@@ -45,11 +45,13 @@ const UNFUSED_SCORE_COPIES: u64 = 3;
 /// today's video models).
 const FUSED_HEAD_DIM: u64 = 128;
 
-/// Token-sized tensors a fused attention holds at once, counted in queries plus keys: the
-/// graph's query, key and value inputs, the kernel's copies of them in heads-first layout, and
-/// the output (ONNX Runtime's CPU MultiHeadAttention; its flash kernel's tiles are per thread
-/// and small).
-const FUSED_TOKEN_COPIES: u64 = 2;
+/// Query-sized tensors a fused attention holds at once: the graph's query, the kernel's
+/// heads-first copy of it, and the output (ONNX Runtime's CPU MultiHeadAttention; its flash
+/// kernel's tiles are per thread and small).
+const FUSED_QUERY_COPIES: u64 = 3;
+
+/// Key-sized tensors: keys and values, and the kernel's heads-first copies of both.
+const FUSED_KEY_COPIES: u64 = 4;
 
 /// The process and ONNX Runtime's own code and buffers, before any model.
 const RUNTIME_BASE_BYTES: u64 = 96 << 20;
@@ -207,14 +209,17 @@ fn attention_bytes(site: &AttentionSite, size: &Size, batch: u64) -> u64 {
     if site.fused {
         let width = heads * site.head_dim.map_or(FUSED_HEAD_DIM, u64::from).max(1);
         let tokens = calls
-            .saturating_mul(queries.saturating_add(2 * keys))
+            .saturating_mul((FUSED_QUERY_COPIES * queries).saturating_add(FUSED_KEY_COPIES * keys))
             .saturating_mul(width)
-            .saturating_mul(FLOAT * FUSED_TOKEN_COPIES);
+            .saturating_mul(FLOAT);
         // With a mask (a text mask on cross attention, say) ONNX Runtime's CPU kernel computes
-        // the scores unfused; over text keys that is still linear in queries, so count it there.
+        // the scores unfused, and the bias is one more head's worth; over text keys that is
+        // still linear in queries, so count it there. (A mask on self-attention would be
+        // quadratic; no exported family has one, and the manifest does not say which sites are
+        // masked: docs/fused-attention.md.)
         let masked_scores = match site.keys {
             AttentionKeys::Text => calls
-                .saturating_mul(heads)
+                .saturating_mul(heads + 1)
                 .saturating_mul(queries)
                 .saturating_mul(keys)
                 .saturating_mul(FLOAT),

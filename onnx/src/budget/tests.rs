@@ -74,10 +74,11 @@ fn fused_attention_grows_linearly() {
     let b = estimate(&m, 0, &size(&m, 256, 32, 7.5));
     assert!(b.denoiser < a.denoiser * 21 / 10, "{a:?} -> {b:?}");
     assert!(b.denoiser > a.denoiser * 19 / 10, "{a:?} -> {b:?}");
-    // 256 frames of 4x4 patches = 4096 tokens, 2 samples; 4 heads of 40: two token-sized copies
-    // of queries + keys + values, plus the 24 text tokens' scores of the cross attention.
-    let self_attention = 2 * (4096 + 2 * 4096) * 160 * 4 * 2;
-    let cross_attention = 2 * (4096 + 2 * 24) * 160 * 4 * 2 + 2 * 4 * 4096 * 24 * 4;
+    // 256 frames of 4x4 patches = 4096 tokens, 2 samples; 4 heads of 40: queries, their copy and
+    // the output, keys and values and their copies; the cross attention adds the scores over
+    // the 24 text tokens (4 heads plus the bias).
+    let self_attention = 2 * (3 * 4096 + 4 * 4096) * 160 * 4;
+    let cross_attention = 2 * (3 * 4096 + 4 * 24) * 160 * 4 + 2 * 5 * 4096 * 24 * 4;
     assert_eq!(b.denoiser_attention, self_attention.max(cross_attention));
 }
 
