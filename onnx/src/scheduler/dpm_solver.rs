@@ -12,7 +12,9 @@ use super::config::{
     AlgorithmType, FinalSigmasType, PredictionType, SchedulerConfig, SolverType, TimestepSpacing,
     VarianceType,
 };
-use super::sigmas::{exponential_sigmas, karras_sigmas, np_round, sigma_to_t, spaced_timesteps};
+use super::sigmas::{
+    alpha_sigma_lambda, exponential_sigmas, karras_sigmas, np_round, sigma_to_t, spaced_timesteps,
+};
 use super::{
     NoiseSource, Scheduler, check_sigma_options, check_step_call, check_step_count,
     refuse_thresholding,
@@ -229,21 +231,9 @@ impl DpmSolverScheduler {
         }
     }
 
-    /// diffusers' `_sigma_to_alpha_sigma_t`, in float32: VP `alpha = 1 / sqrt(sigma^2 + 1)`,
-    /// `sigma_t = sigma * alpha`; flow `alpha = 1 - sigma`, `sigma_t = sigma`.
-    fn alpha_sigma(&self, sigma: f32) -> (f32, f32) {
-        if self.flow_alphas {
-            (1.0 - sigma, sigma)
-        } else {
-            let alpha = 1.0 / (sigma * sigma + 1.0).sqrt();
-            (alpha, sigma * alpha)
-        }
-    }
-
     /// `(alpha_t, sigma_t, lambda_t)` for the schedule entry `i`.
     fn point(&self, i: usize) -> (f32, f32, f32) {
-        let (alpha, sigma) = self.alpha_sigma(self.sigmas[i]);
-        (alpha, sigma, alpha.ln() - sigma.ln())
+        alpha_sigma_lambda(self.sigmas[i], self.flow_alphas)
     }
 }
 

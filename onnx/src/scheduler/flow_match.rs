@@ -9,7 +9,7 @@
 
 use super::betas::{np_linspace, train_timesteps};
 use super::config::{SchedulerConfig, TimeShiftType};
-use super::sigmas::{exponential_sigmas, karras_sigmas};
+use super::sigmas::{FlowShift, exponential_sigmas, karras_sigmas, shift_flow_sigmas};
 use super::{NoiseSource, Scheduler, check_sigma_options, check_step_call, check_step_count};
 use crate::error::{Error, Result};
 
@@ -117,7 +117,7 @@ impl Scheduler for FlowMatchEulerScheduler {
         .into_iter()
         .map(|t| t / train)
         .collect();
-        if self.dynamic_shifting {
+        let shift = if self.dynamic_shifting {
             let Some(mu) = self.mu else {
                 return Err(Error::setting(format!(
                     "{CLASS}: use_dynamic_shifting is on, so the schedule needs a mu: call \
@@ -126,26 +126,15 @@ impl Scheduler for FlowMatchEulerScheduler {
                 )));
             };
             // Esser et al. 2024, eq. 23 generalised: e^mu / (e^mu + (1/t - 1)) (sigma = 1).
-            for s in &mut sigmas {
-                *s = match self.time_shift {
-                    TimeShiftType::Exponential => mu.exp() / (mu.exp() + (1.0 / *s - 1.0)),
-                    TimeShiftType::Linear => mu / (mu + (1.0 / *s - 1.0)),
-                };
+            FlowShift::Dynamic {
+                mu,
+                kind: self.time_shift,
             }
         } else {
-            let shift = self.shift;
-            for s in &mut sigmas {
-                *s = shift * *s / (1.0 + (shift - 1.0) * *s);
-            }
-        }
-        if let Some(terminal) = self.shift_terminal {
-            // Stretch so that the last sigma lands on `shift_terminal`.
-            let last = 1.0 - sigmas[n - 1];
-            let scale = last / (1.0 - terminal);
-            for s in &mut sigmas {
-                *s = 1.0 - (1.0 - *s) / scale;
-            }
-        }
+            FlowShift::Static(self.shift)
+        };
+        // ... then stretched so that the last sigma lands on `shift_terminal`, if set.
+        shift_flow_sigmas(&mut sigmas, shift, self.shift_terminal);
         if self.karras || self.exponential {
             let sigma_min = self.sigma_min.unwrap_or(sigmas[n - 1]);
             let sigma_max = self.sigma_max.unwrap_or(sigmas[0]);

@@ -6,7 +6,7 @@
 //! timestep inversion (`_sigma_to_t`).
 
 use super::betas::{np_arange_down, np_linspace};
-use super::config::TimestepSpacing;
+use super::config::{TimeShiftType, TimestepSpacing};
 
 /// Rounds half to even, like `numpy.round`.
 pub(super) fn np_round(x: f64) -> f64 {
@@ -134,4 +134,50 @@ mod tests {
         assert_eq!(sigma_to_t(5.0, &log_sigmas), 3.0);
         assert_eq!(sigma_to_t(0.0, &log_sigmas), 0.0);
     }
+}
+
+/// How flow-matching sigmas are shifted towards the noisy end.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum FlowShift {
+    /// `shift * s / (1 + (shift - 1) s)` (Esser et al. 2024, eq. 23).
+    Static(f64),
+    /// The resolution-dependent shift by `mu` (diffusers' `time_shift`).
+    Dynamic { mu: f64, kind: TimeShiftType },
+}
+
+/// Shifts flow sigmas in place, then stretches them so the last lands on `terminal` when given
+/// (diffusers' `time_shift` / static shift and `stretch_shift_to_terminal`, float64).
+pub(super) fn shift_flow_sigmas(sigmas: &mut [f64], shift: FlowShift, terminal: Option<f64>) {
+    for s in sigmas.iter_mut() {
+        *s = match shift {
+            FlowShift::Static(k) => k * *s / (1.0 + (k - 1.0) * *s),
+            FlowShift::Dynamic {
+                mu,
+                kind: TimeShiftType::Exponential,
+            } => mu.exp() / (mu.exp() + (1.0 / *s - 1.0)),
+            FlowShift::Dynamic {
+                mu,
+                kind: TimeShiftType::Linear,
+            } => mu / (mu + (1.0 / *s - 1.0)),
+        };
+    }
+    if let (Some(terminal), Some(last)) = (terminal, sigmas.last().copied()) {
+        let scale = (1.0 - last) / (1.0 - terminal);
+        for s in sigmas.iter_mut() {
+            *s = 1.0 - (1.0 - *s) / scale;
+        }
+    }
+}
+
+/// diffusers' `_sigma_to_alpha_sigma_t` in float32, and `lambda = ln(alpha) - ln(sigma)`: VP
+/// `alpha = 1 / sqrt(sigma^2 + 1)`, `sigma_t = sigma * alpha`; flow `alpha = 1 - sigma`,
+/// `sigma_t = sigma`.
+pub(super) fn alpha_sigma_lambda(sigma: f32, flow: bool) -> (f32, f32, f32) {
+    let (alpha, sigma) = if flow {
+        (1.0 - sigma, sigma)
+    } else {
+        let alpha = 1.0 / (sigma * sigma + 1.0).sqrt();
+        (alpha, sigma * alpha)
+    };
+    (alpha, sigma, alpha.ln() - sigma.ln())
 }
