@@ -11,7 +11,8 @@ Run from the repository root (deterministic: same diffusers/torch versions give 
 
 Written with diffusers 0.42 and torch 2.x on the CPU. Files:
 
-* ddim.json, euler.json, euler_ancestral.json, dpm_solver.json, flow_match.json: trajectories.
+* ddim.json, euler.json, euler_ancestral.json, dpm_solver.json, flow_match.json, unipc.json:
+  trajectories.
   A case holds `config` (the JSON dict), `kind` (a name for SchedulerKind::parse, or null to use
   `_class_name`), `karras` (override or null), `mu` (dynamic shift or null),
   `tolerance` (null for the default 1e-5; set only where diffusers' own float32 result is
@@ -35,6 +36,7 @@ from diffusers import (
     EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
+    UniPCMultistepScheduler,
 )
 from diffusers.schedulers import (
     scheduling_euler_ancestral_discrete,
@@ -51,6 +53,7 @@ CLASSES = {
     "dpm++2m": DPMSolverMultistepScheduler,
     "dpm++2m-karras": DPMSolverMultistepScheduler,
     "flow-euler": FlowMatchEulerDiscreteScheduler,
+    "unipc": UniPCMultistepScheduler,
 }
 BY_CLASS_NAME = {cls.__name__: cls for cls in CLASSES.values()}
 
@@ -68,6 +71,42 @@ SD15 = {
     "trained_betas": None,
     "clip_sample": False,
 }
+
+
+# Wan 2.1's scheduler_config.json (T2V 1.3B / 14B Diffusers checkpoints; 14B uses shift 5).
+WAN21 = {
+    "_class_name": "UniPCMultistepScheduler",
+    "_diffusers_version": "0.33.0.dev0",
+    "beta_end": 0.02,
+    "beta_schedule": "linear",
+    "beta_start": 0.0001,
+    "disable_corrector": [],
+    "dynamic_thresholding_ratio": 0.995,
+    "final_sigmas_type": "zero",
+    "flow_shift": 3.0,
+    "lower_order_final": True,
+    "num_train_timesteps": 1000,
+    "predict_x0": True,
+    "prediction_type": "flow_prediction",
+    "rescale_betas_zero_snr": False,
+    "sample_max_value": 1.0,
+    "solver_order": 2,
+    "solver_p": None,
+    "solver_type": "bh2",
+    "steps_offset": 0,
+    "thresholding": False,
+    "timestep_spacing": "linspace",
+    "trained_betas": None,
+    "use_beta_sigmas": False,
+    "use_exponential_sigmas": False,
+    "use_flow_sigmas": True,
+    "use_karras_sigmas": False,
+}
+
+
+def wan(**extra):
+    """Wan 2.1's UniPC config with extra fields."""
+    return dict(WAN21, **extra)
 
 
 def sd(class_name, **extra):
@@ -100,6 +139,7 @@ EULER = "EulerDiscreteScheduler"
 EULER_A = "EulerAncestralDiscreteScheduler"
 DPM = "DPMSolverMultistepScheduler"
 FLOW = "FlowMatchEulerDiscreteScheduler"
+UNIPC = "UniPCMultistepScheduler"
 
 TRAJECTORIES = {
     "ddim": [
@@ -208,6 +248,58 @@ TRAJECTORIES = {
         case("flow euler exponential", plain(FLOW, shift=2.0, use_exponential_sigmas=True)),
         case("flow euler inverted sigmas", plain(FLOW, shift=3.0, invert_sigmas=True), steps=4),
         case("flow euler stochastic sampling", plain(FLOW, shift=3.0, stochastic_sampling=True)),
+    ],
+    # NOTE: diffusers' last step to sigma 0 is NaN for bh1 (it subtracts alpha_t * B(h) * 0 with
+    # B(h) = -inf) and inf for lower_order_final=False, so those cases end on sigma_min.
+    "unipc": [
+        *[
+            case(f"unipc wan 2.1, shift {shift:g}, {steps} steps", wan(flow_shift=shift),
+                 steps=steps)
+            for shift in (1.0, 3.0, 5.0)
+            for steps in (4, 10, 25)
+        ],
+        case("unipc wan 2.1, shift 5, 50 steps", wan(flow_shift=5.0), steps=50),
+        case("unipc wan 2.1, shift 3, 1 step", wan(), steps=1),
+        case("unipc wan 2.1, shift 3, 2 steps", wan(), steps=2),
+        case("unipc wan 2.1 via kind, shift 3, 3 steps", dict(WAN21, _class_name="Other"),
+             kind="unipc", steps=3),
+        case("unipc wan order 3, shift 5", wan(flow_shift=5.0, solver_order=3), steps=10),
+        case("unipc wan order 1, shift 3", wan(solver_order=1), steps=6),
+        case("unipc wan disable_corrector [0, 2]", wan(disable_corrector=[0, 2]), steps=6),
+        case("unipc wan bh1 sigma_min final", wan(solver_type="bh1", final_sigmas_type="sigma_min"),
+             steps=8),
+        case("unipc wan v_prediction", wan(prediction_type="v_prediction"), steps=6),
+        case("unipc flow dynamic shift", wan(use_dynamic_shifting=True), steps=8,
+             mu=calculate_shift(1024)),
+        case("unipc flow dynamic linear time shift",
+             wan(use_dynamic_shifting=True, time_shift_type="linear"), steps=6, mu=2.5),
+        case("unipc flow shift 3 terminal 0.1", wan(shift_terminal=0.1), steps=8),
+        case("unipc flow karras", wan(use_karras_sigmas=True), steps=8),
+        case("unipc sd15 config, epsilon, bh2", SD15, kind="unipc", steps=10),
+        case("unipc sd epsilon bh1 sigma_min", sd(UNIPC, solver_type="bh1",
+                                                   final_sigmas_type="sigma_min"), steps=8),
+        case("unipc sd midpoint name = bh2, 20 steps", sd(UNIPC, solver_type="midpoint"),
+             steps=20),
+        case("unipc sd order 3 bh2", sd(UNIPC, solver_order=3), steps=12),
+        # The last step (sigma 0.34 -> 0.029) is third order: D_k = (x0_k - x0_0) / r_k with
+        # r_k ~ -0.2 and rho ~ (1.9, -1.6) amplify float32 ulps of the ~10-sized predictions
+        # about 30 times. diffusers' own float32 sample there is 2.4e-5 away from the same
+        # update run in float64, so it is only defined to ~3e-5.
+        case("unipc sd order 3 bh1 sigma_min, no lower_order_final",
+             sd(UNIPC, solver_order=3, solver_type="bh1", final_sigmas_type="sigma_min",
+                lower_order_final=False), steps=10, tolerance=3e-5),
+        case("unipc sd order 1", sd(UNIPC, solver_order=1), steps=5),
+        case("unipc sd leading + offset v_prediction",
+             sd(UNIPC, timestep_spacing="leading", prediction_type="v_prediction")),
+        case("unipc linear trailing zero-snr v_prediction",
+             plain(UNIPC, timestep_spacing="trailing", rescale_betas_zero_snr=True,
+                   prediction_type="v_prediction")),
+        case("unipc sd karras by override", SD15, kind="unipc", karras=True, steps=8),
+        case("unipc sd exponential sigmas with bounds",
+             sd(UNIPC, use_exponential_sigmas=True, sigma_min=0.05, sigma_max=10.0), steps=8),
+        case("unipc sample prediction cosine", plain(UNIPC, beta_schedule="squaredcos_cap_v2",
+                                                     prediction_type="sample"), steps=7),
+        case("unipc defaults, 1 step", plain(UNIPC), steps=1),
     ],
 }
 
@@ -319,6 +411,8 @@ def trajectory(spec, seed):
         try:
             if isinstance(scheduler, DDIMScheduler):
                 sample = scheduler.step(model_output, t, sample, eta=0.0).prev_sample
+            elif isinstance(scheduler, UniPCMultistepScheduler):
+                sample = scheduler.step(model_output, t, sample).prev_sample
             else:
                 sample = scheduler.step(model_output, t, sample, generator=noise_gen).prev_sample
         finally:

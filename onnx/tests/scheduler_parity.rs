@@ -119,8 +119,17 @@ fn build(case: &Value) -> Result<Box<dyn Scheduler>, String> {
     Ok(s)
 }
 
-/// Replays one trajectory case; returns the largest relative error seen.
-fn replay(case: &Value) -> Result<f64, String> {
+/// The largest absolute difference between two arrays of equal length (for the report).
+fn max_abs_diff(ours: &[f32], theirs: &[f32]) -> f64 {
+    ours.iter()
+        .zip(theirs)
+        .map(|(a, b)| (f64::from(*a) - f64::from(*b)).abs())
+        .fold(0.0, f64::max)
+}
+
+/// Replays one trajectory case; returns the largest relative error seen and the largest
+/// absolute difference of a sample.
+fn replay(case: &Value) -> Result<(f64, f64), String> {
     let mut s = build(case)?;
     let steps = case["steps"].as_u64().ok_or("no steps")? as usize;
     s.set_timesteps(steps)
@@ -136,6 +145,7 @@ fn replay(case: &Value) -> Result<f64, String> {
     )?);
     let tolerance = case["tolerance"].as_f64().unwrap_or(TOLERANCE);
     let mut sample = floats(&case["initial_sample"]);
+    let mut worst_abs = 0.0f64;
     let trajectory = case["trajectory"].as_array().ok_or("no trajectory")?;
     if trajectory.len() != s.timesteps().len() {
         return Err(format!(
@@ -170,14 +180,11 @@ fn replay(case: &Value) -> Result<f64, String> {
             ));
         }
         let what = format!("step {i} sample");
-        worst = worst.max(compare_with(
-            tolerance,
-            &what,
-            &sample,
-            &floats(&step["sample"]),
-        )?);
+        let expected = floats(&step["sample"]);
+        worst = worst.max(compare_with(tolerance, &what, &sample, &expected)?);
+        worst_abs = worst_abs.max(max_abs_diff(&sample, &expected));
     }
-    Ok(worst)
+    Ok((worst, worst_abs))
 }
 
 #[test]
@@ -188,6 +195,7 @@ fn trajectories_match_diffusers() {
         "euler_ancestral.json",
         "dpm_solver.json",
         "flow_match.json",
+        "unipc.json",
     ];
     let (mut passed, mut total) = (0usize, 0usize);
     let mut failures = Vec::new();
@@ -197,9 +205,12 @@ fn trajectories_match_diffusers() {
             total += 1;
             let name = case["name"].as_str().unwrap_or("?");
             match replay(case) {
-                Ok(worst) => {
+                Ok((worst, worst_abs)) => {
                     passed += 1;
-                    println!("ok   {file}: {name} (max relative error {worst:.1e})");
+                    println!(
+                        "ok   {file}: {name} (max relative error {worst:.1e}, max sample \
+                         difference {worst_abs:.1e})"
+                    );
                 }
                 Err(e) => {
                     println!("FAIL {file}: {name}: {e}");

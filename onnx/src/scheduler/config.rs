@@ -84,6 +84,16 @@ pub enum SolverType {
     Heun,
 }
 
+/// UniPC's `B(h)` (Zhao et al. 2023, "UniPC"), read from the same `solver_type`
+/// key as [`SolverType`]; like diffusers, the DPM-Solver names select `bh2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniPcSolverType {
+    /// `B(h) = h` (the paper's B1, recommended for few unconditional steps).
+    Bh1,
+    /// `B(h) = e^h - 1` (B2, diffusers' default).
+    Bh2,
+}
+
 /// How Euler places sigmas between training timesteps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InterpolationType {
@@ -184,6 +194,16 @@ impl ConfigEnum for SolverType {
     ];
 }
 
+impl ConfigEnum for UniPcSolverType {
+    const VALUES: &'static [(&'static str, Self)] = &[
+        ("bh1", Self::Bh1),
+        ("bh2", Self::Bh2),
+        ("midpoint", Self::Bh2),
+        ("heun", Self::Bh2),
+        ("logrho", Self::Bh2),
+    ];
+}
+
 impl ConfigEnum for InterpolationType {
     const VALUES: &'static [(&'static str, Self)] =
         &[("linear", Self::Linear), ("log_linear", Self::LogLinear)];
@@ -252,9 +272,9 @@ pub struct SchedulerConfig {
     pub use_beta_sigmas: Option<bool>,
     /// DPM-Solver: log-SNR evenly spaced (Lu et al. 2022, "uniform lambda").
     pub use_lu_lambdas: Option<bool>,
-    /// DPM-Solver: flow-matching sigmas.
+    /// DPM-Solver / UniPC: flow-matching sigmas.
     pub use_flow_sigmas: Option<bool>,
-    /// DPM-Solver: the shift applied to flow sigmas (default 1.0).
+    /// DPM-Solver / UniPC: the shift applied to flow sigmas (default 1.0).
     pub flow_shift: Option<f64>,
     /// Euler: lower bound for Karras / exponential sigmas.
     pub sigma_min: Option<f64>,
@@ -266,10 +286,19 @@ pub struct SchedulerConfig {
     pub algorithm_type: Option<AlgorithmType>,
     /// DPM-Solver second-order rule (default midpoint).
     pub solver_type: Option<SolverType>,
-    /// DPM-Solver order, 1 to 3 (default 2).
+    /// UniPC: `B(h)` from the same `solver_type` key (default bh2).
+    pub unipc_solver_type: Option<UniPcSolverType>,
+    /// DPM-Solver / UniPC order, 1 to 3 (default 2).
     pub solver_order: Option<usize>,
-    /// DPM-Solver: first-order final steps when fewer than 15 steps (default true).
+    /// DPM-Solver: first-order final steps when fewer than 15 steps; UniPC: lower orders for the
+    /// last `solver_order - 1` steps (default true).
     pub lower_order_final: Option<bool>,
+    /// UniPC: work on data (x0) predictions (default true); noise prediction is refused.
+    pub predict_x0: Option<bool>,
+    /// UniPC: step indices whose corrector is skipped (default none).
+    pub disable_corrector: Option<Vec<usize>>,
+    /// UniPC: a foreign predictor scheduler (any non-null value, as JSON text); refused.
+    pub solver_p: Option<String>,
     /// DPM-Solver: first-order final step always (default false).
     pub euler_at_final: Option<bool>,
     /// DPM-Solver: truncates the schedule where log-SNR falls below this (default -inf).
@@ -361,8 +390,12 @@ impl SchedulerConfig {
             final_sigmas_type: r.choice("final_sigmas_type")?,
             algorithm_type: r.choice("algorithm_type")?,
             solver_type: r.choice("solver_type")?,
+            unipc_solver_type: r.choice("solver_type")?,
             solver_order: r.count("solver_order")?,
             lower_order_final: r.flag("lower_order_final")?,
+            predict_x0: r.flag("predict_x0")?,
+            disable_corrector: r.counts("disable_corrector")?,
+            solver_p: r.get("solver_p").map(Value::to_string),
             euler_at_final: r.flag("euler_at_final")?,
             lambda_min_clipped: r.float("lambda_min_clipped")?,
             variance_type: r.choice("variance_type")?,
@@ -442,6 +475,30 @@ impl Fields<'_> {
             Some(f) if f >= 0.0 && f.fract() == 0.0 && f < 1e15 => Ok(Some(f as usize)),
             _ => Err(self.bad(key, v, "a non-negative integer")),
         }
+    }
+
+    fn counts(&self, key: &str) -> Result<Option<Vec<usize>>> {
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
+        let Some(items) = v.as_array() else {
+            return Err(self.bad(key, v, "a list of non-negative integers"));
+        };
+        items
+            .iter()
+            .map(|item| {
+                item.as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| {
+                        self.bad(
+                            key,
+                            item,
+                            "a list of non-negative integers (this element is not one)",
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
     }
 
     fn floats(&self, key: &str) -> Result<Option<Vec<f32>>> {
@@ -607,6 +664,31 @@ mod tests {
             e.message().contains("/nonexistent/scheduler_config.json"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn reads_unipc_fields() {
+        let text = r#"{
+            "_class_name": "UniPCMultistepScheduler", "solver_type": "bh1", "predict_x0": true,
+            "disable_corrector": [0, 3], "solver_p": null, "use_flow_sigmas": true
+        }"#;
+        let c = SchedulerConfig::from_json_str(text).unwrap();
+        assert_eq!(c.unipc_solver_type, Some(UniPcSolverType::Bh1));
+        // DPM-Solver reads the same key as its midpoint rule, like diffusers.
+        assert_eq!(c.solver_type, Some(SolverType::Midpoint));
+        assert_eq!(c.disable_corrector, Some(vec![0, 3]));
+        assert_eq!(c.solver_p, None);
+        let c =
+            SchedulerConfig::from_json_str(r#"{"solver_type": "heun", "solver_p": {}}"#).unwrap();
+        assert_eq!(c.unipc_solver_type, Some(UniPcSolverType::Bh2));
+        assert_eq!(c.solver_p.as_deref(), Some("{}"));
+        for text in [
+            r#"{"disable_corrector": [1, -2]}"#,
+            r#"{"disable_corrector": 3}"#,
+        ] {
+            let e = SchedulerConfig::from_json_str(text).unwrap_err();
+            assert!(e.message().contains("disable_corrector"), "{e}");
+        }
     }
 
     #[test]

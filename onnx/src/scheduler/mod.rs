@@ -3,8 +3,9 @@
 //! Every scheduler reimplements one diffusers 0.42 class behind the [`Scheduler`] trait, with the
 //! same numbers: [`DdimScheduler`] (`DDIMScheduler`), [`EulerScheduler`]
 //! (`EulerDiscreteScheduler`), [`EulerAncestralScheduler`] (`EulerAncestralDiscreteScheduler`),
-//! [`DpmSolverScheduler`] (`DPMSolverMultistepScheduler`, DPM-Solver++) and
-//! [`FlowMatchEulerScheduler`] (`FlowMatchEulerDiscreteScheduler`). Settings come from the
+//! [`DpmSolverScheduler`] (`DPMSolverMultistepScheduler`, DPM-Solver++),
+//! [`UniPcScheduler`] (`UniPCMultistepScheduler`, Wan 2.1's) and [`FlowMatchEulerScheduler`]
+//! (`FlowMatchEulerDiscreteScheduler`). Settings come from the
 //! model's `scheduler_config.json` ([`SchedulerConfig`]); [`build`] picks the class from the file
 //! or from the user's choice ([`SchedulerKind::parse`]).
 //!
@@ -23,16 +24,19 @@ mod euler;
 mod euler_ancestral;
 mod flow_match;
 mod sigmas;
+mod unipc;
 
 pub use config::{
     AlgorithmType, BetaSchedule, FinalSigmasType, InterpolationType, PredictionType,
-    SchedulerConfig, SolverType, TimeShiftType, TimestepSpacing, TimestepType, VarianceType,
+    SchedulerConfig, SolverType, TimeShiftType, TimestepSpacing, TimestepType, UniPcSolverType,
+    VarianceType,
 };
 pub use ddim::DdimScheduler;
 pub use dpm_solver::DpmSolverScheduler;
 pub use euler::EulerScheduler;
 pub use euler_ancestral::EulerAncestralScheduler;
 pub use flow_match::FlowMatchEulerScheduler;
+pub use unipc::UniPcScheduler;
 
 use crate::error::{Error, Result};
 
@@ -99,6 +103,8 @@ pub enum SchedulerKind {
     DpmSolverMultistep,
     /// Euler on a rectified-flow / flow-matching ODE (Esser et al. 2024).
     FlowMatchEuler,
+    /// UniPC multistep predictor-corrector (Zhao et al. 2023), bh2 order 2 by default.
+    UniPcMultistep,
 }
 
 /// User-facing names: (name, kind, karras override).
@@ -121,6 +127,7 @@ const NAMES: &[(&str, SchedulerKind, Option<bool>)] = &[
     ),
     ("flow-euler", SchedulerKind::FlowMatchEuler, None),
     ("flow-match-euler", SchedulerKind::FlowMatchEuler, None),
+    ("unipc", SchedulerKind::UniPcMultistep, None),
 ];
 
 /// The name list returned by [`SchedulerKind::all_names`] (same order as `NAMES`).
@@ -135,6 +142,7 @@ const ALL_NAMES: &[&str] = &[
     "dpmpp-2m-karras",
     "flow-euler",
     "flow-match-euler",
+    "unipc",
 ];
 
 /// diffusers class names.
@@ -153,12 +161,13 @@ const CLASS_NAMES: &[(&str, SchedulerKind)] = &[
         "FlowMatchEulerDiscreteScheduler",
         SchedulerKind::FlowMatchEuler,
     ),
+    ("UniPCMultistepScheduler", SchedulerKind::UniPcMultistep),
 ];
 
 impl SchedulerKind {
     /// Parses user names: "ddim", "euler", "euler-a" / "euler-ancestral", "dpm++2m" / "dpmpp-2m",
     /// "dpm++2m-karras" / "dpmpp-2m-karras" (returns DpmSolverMultistep and karras=true),
-    /// "flow-euler" / "flow-match-euler". Case and surrounding blanks are ignored. The karras
+    /// "flow-euler" / "flow-match-euler", "unipc". Case and surrounding blanks are ignored. The karras
     /// override is `None` for plain names: the model's config decides, as in diffusers'
     /// `from_config`.
     pub fn parse(name: &str) -> Result<(SchedulerKind, Option<bool>)> {
@@ -176,7 +185,8 @@ impl SchedulerKind {
     }
 
     /// From diffusers' `_class_name` (DDIMScheduler, EulerDiscreteScheduler,
-    /// EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler, FlowMatchEulerDiscreteScheduler).
+    /// EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler, FlowMatchEulerDiscreteScheduler,
+    /// UniPCMultistepScheduler).
     pub fn from_class_name(name: &str) -> Option<SchedulerKind> {
         CLASS_NAMES
             .iter()
@@ -185,6 +195,14 @@ impl SchedulerKind {
     }
 
     /// Every name [`parse`](SchedulerKind::parse) accepts.
+    /// The name users type for this kind ("ddim", "unipc", ...).
+    pub fn user_name(self) -> &'static str {
+        NAMES
+            .iter()
+            .find(|(_, k, _)| *k == self)
+            .map_or("?", |(n, _, _)| n)
+    }
+
     pub fn all_names() -> &'static [&'static str] {
         ALL_NAMES
     }
@@ -199,7 +217,7 @@ impl SchedulerKind {
 }
 
 /// Builds a scheduler. `kind` None = from config.class_name (error if unknown/missing, naming it).
-/// `karras`: Some overrides use_karras_sigmas (meaningful for DPM-Solver and Euler; a `true`
+/// `karras`: Some overrides use_karras_sigmas (meaningful for DPM-Solver, UniPC and Euler; a `true`
 /// also switches off exponential, beta and uniform-lambda sigmas).
 pub fn build(
     config: &SchedulerConfig,
@@ -229,7 +247,7 @@ pub fn build(
             }
         }
     };
-    let mut config = config.clone();
+    let mut config = for_kind(config, kind)?;
     if let Some(karras) = karras {
         config.use_karras_sigmas = Some(karras);
         if karras {
@@ -244,7 +262,79 @@ pub fn build(
         SchedulerKind::EulerAncestral => Box::new(EulerAncestralScheduler::new(&config)?),
         SchedulerKind::DpmSolverMultistep => Box::new(DpmSolverScheduler::new(&config)?),
         SchedulerKind::FlowMatchEuler => Box::new(FlowMatchEulerScheduler::new(&config)?),
+        SchedulerKind::UniPcMultistep => Box::new(UniPcScheduler::new(&config)?),
     })
+}
+
+/// Whether the model's config describes a flow-matching model (rectified flow: the denoiser
+/// predicts a velocity), as opposed to a variance-preserving diffusion model.
+fn is_flow_model(config: &SchedulerConfig) -> bool {
+    config
+        .class_name
+        .as_deref()
+        .is_some_and(|c| c.starts_with("FlowMatch"))
+        || config.use_flow_sigmas == Some(true)
+        || config.prediction_type == Some(PredictionType::FlowPrediction)
+}
+
+/// Whether the config names a scheduler class of noise-prediction diffusion (ours, or one of
+/// diffusers' other common ones) without a flow mode: an unknown class decides nothing.
+fn is_diffusion_class(config: &SchedulerConfig) -> bool {
+    const OTHERS: &[&str] = &[
+        "PNDMScheduler",
+        "DDPMScheduler",
+        "LMSDiscreteScheduler",
+        "HeunDiscreteScheduler",
+        "KDPM2DiscreteScheduler",
+        "DEISMultistepScheduler",
+    ];
+    !is_flow_model(config)
+        && config.class_name.as_deref().is_some_and(|c| {
+            SchedulerKind::from_class_name(c).is_some_and(|k| k != SchedulerKind::FlowMatchEuler)
+                || OTHERS.contains(&c)
+        })
+}
+
+/// The model's config as scheduler `kind` must read it.
+///
+/// diffusers' `from_config` hands one class's settings to another as they are, which is right
+/// within a paradigm and meaningless across one: a flow-matching model sampled by DDIM makes
+/// noise. So a flow model chosen with a multistep solver that has a flow mode (DPM-Solver, UniPC)
+/// gets that mode, with the model's shift, as diffusers' documentation sets it up by hand; a
+/// scheduler that cannot sample the model's paradigm is refused in words.
+fn for_kind(config: &SchedulerConfig, kind: SchedulerKind) -> Result<SchedulerConfig> {
+    let mut config = config.clone();
+    let model = config.class_name.as_deref().unwrap_or("its").to_string();
+    let flow = is_flow_model(&config);
+    match kind {
+        SchedulerKind::Ddim | SchedulerKind::Euler | SchedulerKind::EulerAncestral if flow => {
+            return Err(Error::setting(format!(
+                "this model is a flow-matching model ({model} scheduler config), which the {} \
+                 scheduler cannot sample; choose flow-euler, unipc or dpm++2m, or the model's own",
+                kind.user_name()
+            )));
+        }
+        SchedulerKind::FlowMatchEuler if !flow && is_diffusion_class(&config) => {
+            return Err(Error::setting(format!(
+                "this model is a diffusion (noise-prediction) model ({model} scheduler config), \
+                 which flow-euler cannot sample; choose ddim, euler, euler-a, dpm++2m or unipc, or \
+                 the model's own"
+            )));
+        }
+        SchedulerKind::FlowMatchEuler if config.shift.is_none() => {
+            // A UniPC / DPM-Solver flow config calls its shift `flow_shift`.
+            config.shift = config.flow_shift;
+        }
+        SchedulerKind::DpmSolverMultistep | SchedulerKind::UniPcMultistep
+            if flow && config.use_flow_sigmas != Some(true) =>
+        {
+            config.use_flow_sigmas = Some(true);
+            config.prediction_type = Some(PredictionType::FlowPrediction);
+            config.flow_shift = config.flow_shift.or(config.shift);
+        }
+        _ => {}
+    }
+    Ok(config)
 }
 
 /// Refuses zero steps and more steps than training timesteps.
@@ -291,8 +381,8 @@ fn check_step_call(
     Ok(())
 }
 
-/// Refuses dynamic thresholding (Saharia et al. 2022, section 2.3), which only DDIM and
-/// DPM-Solver offer in diffusers; the other classes ignore the field, as diffusers does.
+/// Refuses dynamic thresholding (Saharia et al. 2022, section 2.3), which only DDIM, DPM-Solver
+/// and UniPC offer in diffusers; the other classes ignore the field, as diffusers does.
 fn refuse_thresholding(config: &SchedulerConfig, class: &str) -> Result<()> {
     if config.thresholding.unwrap_or(false) {
         return Err(Error::package(format!(
@@ -429,12 +519,66 @@ mod tests {
     }
 
     #[test]
+    fn a_scheduler_from_the_other_paradigm_is_refused_or_switched_to_its_flow_mode() {
+        let flow = SchedulerConfig::from_json_str(
+            r#"{"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0}"#,
+        )
+        .unwrap();
+        for kind in [
+            SchedulerKind::Ddim,
+            SchedulerKind::Euler,
+            SchedulerKind::EulerAncestral,
+        ] {
+            let e = build(&flow, Some(kind), None).err().unwrap();
+            assert_eq!(e.kind(), ErrorKind::InvalidSetting);
+            assert!(
+                e.message().contains(kind.user_name()) && e.message().contains("flow-euler"),
+                "{e}"
+            );
+        }
+        // UniPC and DPM-Solver on a flow model run in their flow mode with the model's shift:
+        // the same schedule as a config written that way.
+        let explicit = SchedulerConfig::from_json_str(
+            r#"{"_class_name": "UniPCMultistepScheduler", "use_flow_sigmas": true,
+                "prediction_type": "flow_prediction", "flow_shift": 3.0}"#,
+        )
+        .unwrap();
+        for kind in [
+            SchedulerKind::UniPcMultistep,
+            SchedulerKind::DpmSolverMultistep,
+        ] {
+            let mut adapted = build(&flow, Some(kind), None).unwrap();
+            let mut written = build(&explicit, Some(kind), None).unwrap();
+            adapted.set_timesteps(10).unwrap();
+            written.set_timesteps(10).unwrap();
+            assert_eq!(adapted.timesteps(), written.timesteps(), "{kind:?}");
+        }
+        // flow-euler on a flow-mode UniPC config reads its flow_shift.
+        let mut a = build(&explicit, Some(SchedulerKind::FlowMatchEuler), None).unwrap();
+        let mut b = build(&flow, Some(SchedulerKind::FlowMatchEuler), None).unwrap();
+        a.set_timesteps(10).unwrap();
+        b.set_timesteps(10).unwrap();
+        assert_eq!(a.timesteps(), b.timesteps());
+        // flow-euler on a noise-prediction model is refused.
+        let vp = SchedulerConfig::from_json_str(r#"{"_class_name": "DDIMScheduler"}"#).unwrap();
+        let e = build(&vp, Some(SchedulerKind::FlowMatchEuler), None)
+            .err()
+            .unwrap();
+        assert!(e.message().contains("flow-euler cannot"), "{e}");
+        build(&vp, Some(SchedulerKind::UniPcMultistep), None).unwrap();
+    }
+
+    #[test]
     fn thresholding_is_refused() {
         let config = SchedulerConfig {
             thresholding: Some(true),
             ..Default::default()
         };
-        for kind in [SchedulerKind::Ddim, SchedulerKind::DpmSolverMultistep] {
+        for kind in [
+            SchedulerKind::Ddim,
+            SchedulerKind::DpmSolverMultistep,
+            SchedulerKind::UniPcMultistep,
+        ] {
             let e = build(&config, Some(kind), None).err().unwrap();
             assert!(e.message().contains("thresholding"), "{e}");
         }
