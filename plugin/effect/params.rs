@@ -142,6 +142,8 @@ pub const SCHEDULERS: &[(&str, Option<&str>)] = &[
     ("DPM++ 2M", Some("dpm++2m")),
     ("DPM++ 2M Karras", Some("dpm++2m-karras")),
     ("Flow-match Euler", Some("flow-euler")),
+    // appended, so the choice indices saved in existing projects keep their meaning
+    ("UniPC", Some("unipc")),
 ];
 
 /// Resolution options: (label, size or None for the model's native size).

@@ -64,7 +64,7 @@ pub struct GenerateArgs {
     pub width: Option<u32>,
     #[arg(long)]
     pub height: Option<u32>,
-    /// ddim, euler, euler-a, dpm++2m, dpm++2m-karras or flow-euler (default: the model's).
+    /// ddim, euler, euler-a, dpm++2m, dpm++2m-karras, flow-euler or unipc (default: the model's).
     #[arg(long)]
     pub scheduler: Option<String>,
     /// Start from these initial latents (float32 .npy) instead of seeded noise.
