@@ -13,11 +13,12 @@ use super::config::{
     VarianceType,
 };
 use super::sigmas::{
-    alpha_sigma_lambda, exponential_sigmas, karras_sigmas, np_round, sigma_to_t, spaced_timesteps,
+    FlowShift, alpha_sigma_lambda, exponential_sigmas, karras_sigmas, multistep_timesteps,
+    np_round, shift_flow_sigmas, sigma_to_t,
 };
 use super::{
-    NoiseSource, Scheduler, check_sigma_options, check_step_call, check_step_count,
-    refuse_thresholding,
+    NoiseSource, Scheduler, check_consecutive, check_sigma_options, check_step_call,
+    check_step_count, refuse_thresholding,
 };
 use crate::error::{Error, Result};
 
@@ -195,42 +196,6 @@ impl DpmSolverScheduler {
         &self.sigmas
     }
 
-    /// diffusers' spaced integer timesteps (before any sigma transform).
-    fn spaced(&self, n: usize) -> Vec<f64> {
-        let last = self.last_timestep;
-        match self.spacing {
-            // One extra point, then the final 0 is dropped.
-            TimestepSpacing::Linspace => {
-                let mut t: Vec<f64> = np_linspace(0.0, (last as f64) - 1.0, n + 1)
-                    .into_iter()
-                    .map(np_round)
-                    .collect();
-                t.reverse();
-                t.pop();
-                t
-            }
-            TimestepSpacing::Leading => {
-                let ratio = last / (n + 1);
-                (1..=n)
-                    .rev()
-                    .map(|i| (i * ratio + self.steps_offset) as f64)
-                    .collect()
-            }
-            TimestepSpacing::Trailing => {
-                if last == self.num_train {
-                    spaced_timesteps(TimestepSpacing::Trailing, self.num_train, n, 0)
-                } else {
-                    // Clipped: counts down from `last` with the unclipped stride.
-                    super::betas::np_arange_down(last as f64, self.num_train as f64 / n as f64)
-                        .into_iter()
-                        .take(n)
-                        .map(|t| np_round(t) - 1.0)
-                        .collect()
-                }
-            }
-        }
-    }
-
     /// `(alpha_t, sigma_t, lambda_t)` for the schedule entry `i`.
     fn point(&self, i: usize) -> (f32, f32, f32) {
         alpha_sigma_lambda(self.sigmas[i], self.flow_alphas)
@@ -241,7 +206,13 @@ impl Scheduler for DpmSolverScheduler {
     fn set_timesteps(&mut self, num_inference_steps: usize) -> Result<()> {
         check_step_count(num_inference_steps, self.num_train)?;
         let n = num_inference_steps;
-        let mut timesteps = self.spaced(n);
+        let mut timesteps = multistep_timesteps(
+            self.spacing,
+            self.num_train,
+            self.last_timestep,
+            n,
+            self.steps_offset,
+        );
         if timesteps.is_empty() {
             return Err(Error::setting(format!(
                 "{CLASS}: lambda_min_clipped leaves no timesteps for {n} steps"
@@ -281,12 +252,11 @@ impl Scheduler for DpmSolverScheduler {
                 s
             }
             SigmaSpacing::Flow => {
-                let shift = self.flow_shift;
                 let mut s: Vec<f64> = np_linspace(1.0, 1.0 / self.num_train as f64, n + 1)
                     .into_iter()
                     .map(|alpha| 1.0 - alpha)
-                    .map(|s| shift * s / (1.0 + (shift - 1.0) * s))
                     .collect();
+                shift_flow_sigmas(&mut s, FlowShift::Static(self.flow_shift), None);
                 s.reverse();
                 s.pop();
                 timesteps = s.iter().map(|s| s * self.num_train as f64).collect();
@@ -332,14 +302,7 @@ impl Scheduler for DpmSolverScheduler {
     ) -> Result<()> {
         let steps = self.timesteps.len();
         check_step_call(self.name(), step_index, steps, model_output, sample)?;
-        if let Some(last) = self.last_step
-            && step_index != last + 1
-        {
-            return Err(Error::setting(format!(
-                "dpm++ scheduler: step {step_index} called after step {last}; multistep solvers \
-                 need consecutive steps (call set_timesteps to start over)"
-            )));
-        }
+        check_consecutive("dpm++", self.last_step, step_index)?;
         if self.history.last().is_some_and(|h| h.len() != sample.len()) {
             return Err(Error::setting(
                 "dpm++ scheduler: the sample size changed between steps".to_string(),

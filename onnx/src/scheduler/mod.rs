@@ -353,6 +353,17 @@ fn check_step_count(steps: usize, num_train: usize) -> Result<()> {
     Ok(())
 }
 
+/// Multistep solvers keep a history: refuses a step that does not follow the previous one.
+fn check_consecutive(name: &str, last_step: Option<usize>, step_index: usize) -> Result<()> {
+    match last_step {
+        Some(last) if step_index != last + 1 => Err(Error::setting(format!(
+            "{name} scheduler: step {step_index} called after step {last}; multistep solvers \
+             need consecutive steps (call set_timesteps to start over)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Checks a `step` call: the schedule is set, the index is in range, the buffers agree.
 fn check_step_call(
     name: &str,

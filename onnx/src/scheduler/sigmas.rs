@@ -181,3 +181,46 @@ pub(super) fn alpha_sigma_lambda(sigma: f32, flow: bool) -> (f32, f32, f32) {
     };
     (alpha, sigma, alpha.ln() - sigma.ln())
 }
+
+/// The multistep solvers' spaced integer timesteps (DPM-Solver, UniPC: `set_timesteps` before any
+/// sigma transform), float64, counting down from `last` (`num_train`, or less where DPM-Solver's
+/// `lambda_min_clipped` cuts the noisiest end).
+pub(super) fn multistep_timesteps(
+    spacing: TimestepSpacing,
+    num_train: usize,
+    last: usize,
+    n: usize,
+    steps_offset: usize,
+) -> Vec<f64> {
+    match spacing {
+        // One extra point, then the final 0 is dropped.
+        TimestepSpacing::Linspace => {
+            let mut t: Vec<f64> = np_linspace(0.0, (last as f64) - 1.0, n + 1)
+                .into_iter()
+                .map(np_round)
+                .collect();
+            t.reverse();
+            t.pop();
+            t
+        }
+        TimestepSpacing::Leading => {
+            let ratio = last / (n + 1);
+            (1..=n)
+                .rev()
+                .map(|i| (i * ratio + steps_offset) as f64)
+                .collect()
+        }
+        TimestepSpacing::Trailing => {
+            if last == num_train {
+                spaced_timesteps(TimestepSpacing::Trailing, num_train, n, 0)
+            } else {
+                // Clipped: counts down from `last` with the unclipped stride.
+                np_arange_down(last as f64, num_train as f64 / n as f64)
+                    .into_iter()
+                    .take(n)
+                    .map(|t| np_round(t) - 1.0)
+                    .collect()
+            }
+        }
+    }
+}

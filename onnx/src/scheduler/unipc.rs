@@ -21,12 +21,12 @@ use super::config::{
     UniPcSolverType,
 };
 use super::sigmas::{
-    FlowShift, alpha_sigma_lambda, exponential_sigmas, karras_sigmas, np_round, shift_flow_sigmas,
-    sigma_to_t, spaced_timesteps,
+    FlowShift, alpha_sigma_lambda, exponential_sigmas, karras_sigmas, multistep_timesteps,
+    np_round, shift_flow_sigmas, sigma_to_t,
 };
 use super::{
-    NoiseSource, Scheduler, check_sigma_options, check_step_call, check_step_count,
-    refuse_thresholding,
+    NoiseSource, Scheduler, check_consecutive, check_sigma_options, check_step_call,
+    check_step_count, refuse_thresholding,
 };
 use crate::error::{Error, Result};
 
@@ -224,33 +224,6 @@ impl UniPcScheduler {
         &self.sigmas
     }
 
-    /// diffusers' spaced integer timesteps for VP sigmas, as float64.
-    fn spaced(&self, n: usize) -> Vec<f64> {
-        let num_train = self.num_train;
-        match self.spacing {
-            // `n + 1` points, rounded, reversed, the final 0 dropped.
-            TimestepSpacing::Linspace => {
-                let mut t: Vec<f64> = np_linspace(0.0, (num_train - 1) as f64, n + 1)
-                    .into_iter()
-                    .map(np_round)
-                    .collect();
-                t.reverse();
-                t.pop();
-                t
-            }
-            TimestepSpacing::Leading => {
-                let ratio = num_train / (n + 1);
-                (1..=n)
-                    .rev()
-                    .map(|i| (i * ratio + self.steps_offset) as f64)
-                    .collect()
-            }
-            TimestepSpacing::Trailing => {
-                spaced_timesteps(TimestepSpacing::Trailing, num_train, n, 0)
-            }
-        }
-    }
-
     /// Flow sigmas from 1 down to `1 / num_train` (shifted, stretched), and their timesteps.
     fn flow_sigmas(&self, n: usize) -> Result<Vec<f64>> {
         let mut sigmas = np_linspace(1.0, 1.0 / self.num_train as f64, n + 1);
@@ -394,7 +367,13 @@ impl Scheduler for UniPcScheduler {
         let sigma_max = self.sigma_max.unwrap_or(f64::from(ts[ts.len() - 1]));
         let (sigmas, timesteps): (Vec<f64>, Vec<f64>) = match self.sigma_spacing {
             SigmaSpacing::Interpolated => {
-                let t = self.spaced(n);
+                let t = multistep_timesteps(
+                    self.spacing,
+                    self.num_train,
+                    self.num_train,
+                    n,
+                    self.steps_offset,
+                );
                 (t.iter().map(|t| np_interp(*t, ts)).collect(), t)
             }
             SigmaSpacing::Karras => {
@@ -466,14 +445,7 @@ impl Scheduler for UniPcScheduler {
     ) -> Result<()> {
         let steps = self.timesteps.len();
         check_step_call(self.name(), step_index, steps, model_output, sample)?;
-        if let Some(last) = self.last_step
-            && step_index != last + 1
-        {
-            return Err(Error::setting(format!(
-                "unipc scheduler: step {step_index} called after step {last}; multistep solvers \
-                 need consecutive steps (call set_timesteps to start over)"
-            )));
-        }
+        check_consecutive("unipc", self.last_step, step_index)?;
         if self
             .last_sample
             .as_ref()
