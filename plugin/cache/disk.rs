@@ -167,19 +167,19 @@ impl DiskStore {
     }
 }
 
-/// A temporary file name no other writer uses: hidden, with the key, pid, thread, time and a
-/// counter (the time separates machines sharing the folder whose pids happen to match).
+/// A temporary file name no other writer uses: hidden, with the key, pid, time and a process-wide
+/// counter (the time separates machines sharing the folder whose pids happen to match; the
+/// counter separates this process's threads).
+// NOTE: no `std::thread::current()` here: in a plug-in it registers a thread-exit destructor in
+// our library for the host's thread, and a host that unloads the plug-in and later ends that
+// thread then jumps into unmapped code (seen as a crash at thread exit in the headless host).
 fn temp_name(key: &ClipKey) -> String {
     let count = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let thread: String = format!("{:?}", std::thread::current().id())
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!(
-        ".{}.{}-{thread}-{nanos}-{count}.tmp",
+        ".{}.{}-{nanos}-{count}.tmp",
         key.hex(),
         std::process::id()
     )
