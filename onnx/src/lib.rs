@@ -28,6 +28,7 @@ pub mod noise;
 pub mod npy;
 pub mod package;
 pub mod pipeline;
+pub mod prompt_clean;
 pub mod registry;
 pub mod runtime;
 pub mod scheduler;
