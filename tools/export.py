@@ -5,7 +5,8 @@
 
 PIPELINE_FOLDER is what diffusers' save_pretrained writes (model_index.json, tokenizer/,
 text_encoder/, unet/, vae/, scheduler/): a ModelScope or Zeroscope text-to-video checkpoint
-(TextToVideoSDPipeline), a Stable Diffusion 1.x/2.x checkpoint (StableDiffusionPipeline), or
+(TextToVideoSDPipeline), a Wan 2.1 / 2.2 text-to-video checkpoint (WanPipeline), a Stable
+Diffusion 1.x/2.x checkpoint (StableDiffusionPipeline), or
 Promptreel's default model as tools/default_model/train.py leaves it. Nothing is downloaded.
 
 Every graph is run with ONNX Runtime on random inputs at several shapes and compared with torch
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="weights in a model.onnx_data sidecar (automatic above 1.8 GB)")
     ap.add_argument("--no-vae-encoder", action="store_true", help="leave out the VAE encoder graph")
     ap.add_argument("--native", help="native WIDTHxHEIGHTxFRAMES@FPS (default: from the denoiser's config)")
+    ap.add_argument("--max-sequence-length", type=int,
+                    help="Wan: text tokens per prompt the package pads to (default 512, WanPipeline's)")
     ap.add_argument("--opset", type=int, default=17)
     ap.add_argument("--force", action="store_true", help="replace OUT_PACKAGE if it exists")
     ap.add_argument("--check", action="store_true", help="only say whether the folder is supported")
@@ -62,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             args.folder, args.out, name=args.name, version=args.version, half=args.fp16,
             external_data=args.external_data, vae_encoder=not args.no_vae_encoder,
             native=_native(args.native), opset=args.opset, force=args.force,
+            max_sequence_length=args.max_sequence_length,
         )
     except ExportError as e:
         print(f"export.py: {e}", file=sys.stderr)

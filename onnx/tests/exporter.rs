@@ -171,3 +171,63 @@ fn the_memory_section_is_derived_from_the_configs_and_matches_the_shipped_model(
         "{sites:?}"
     );
 }
+
+/// A WanPipeline folder with config files only (enough for the exporter's checks).
+fn wan_folder(tag: &str, text_dim: u32, d_model: u32, skip: &[&str]) -> PathBuf {
+    let dir = pipeline_folder(
+        tag,
+        r#"{"_class_name": "WanPipeline",
+            "tokenizer": ["transformers", "T5TokenizerFast"],
+            "text_encoder": ["transformers", "UMT5EncoderModel"],
+            "transformer": ["diffusers", "WanTransformer3DModel"],
+            "transformer_2": [null, null],
+            "vae": ["diffusers", "AutoencoderKLWan"],
+            "scheduler": ["diffusers", "UniPCMultistepScheduler"]}"#,
+    );
+    let configs = [
+        ("tokenizer", "tokenizer_config.json", "{}".to_string()),
+        (
+            "text_encoder",
+            "config.json",
+            format!(r#"{{"d_model": {d_model}}}"#),
+        ),
+        (
+            "transformer",
+            "config.json",
+            format!(r#"{{"text_dim": {text_dim}, "in_channels": 16}}"#),
+        ),
+        ("vae", "config.json", r#"{"z_dim": 16}"#.to_string()),
+    ];
+    for (sub, file, text) in configs {
+        if skip.contains(&sub) {
+            continue;
+        }
+        std::fs::create_dir_all(dir.join(sub)).expect("mkdir");
+        std::fs::write(dir.join(sub).join(file), text).expect("write config");
+    }
+    dir
+}
+
+#[test]
+fn wan_folders_missing_a_part_or_mismatched_are_refused_by_name() {
+    for (part, needle) in [("vae", "'vae'"), ("tokenizer", "'tokenizer'")] {
+        let dir = wan_folder(&format!("wan-no-{part}"), 32, 32, &[part]);
+        let out = dir.join("package");
+        let (code, err) = export(&dir, &out);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains(needle) && err.contains("WanPipeline") && err.contains("needs"),
+            "{part}: {err}"
+        );
+        assert!(!out.exists());
+    }
+    let dir = wan_folder("wan-dims", 64, 32, &[]);
+    let out = dir.join("package");
+    let (code, err) = export(&dir, &out);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("text_dim 64") && err.contains("d_model 32"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}

@@ -199,8 +199,19 @@ def symbolic(opset: int):
 CUSTOM_OPSETS = {MS_DOMAIN: MS_OPSET}
 
 
+def _nodes(graph):
+    """The graph's nodes and its subgraphs' (If branches of the stateful VAE graphs)."""
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            if attr.g is not None and attr.g.node:
+                yield from _nodes(attr.g)
+
+
 def count(model) -> dict:
-    """How the graph computes attention: fused operators and leftover Softmax nodes."""
-    fused = sum(1 for n in model.graph.node if n.op_type == OP and n.domain == MS_DOMAIN)
-    softmax = sum(1 for n in model.graph.node if n.op_type == "Softmax")
+    """How the graph computes attention: fused operators and leftover Softmax nodes, subgraphs
+    included (a stateful VAE graph holds its network twice, once per If branch)."""
+    nodes = list(_nodes(model.graph))
+    fused = sum(1 for n in nodes if n.op_type == OP and n.domain == MS_DOMAIN)
+    softmax = sum(1 for n in nodes if n.op_type == "Softmax")
     return {"fused": fused, "softmax": softmax}

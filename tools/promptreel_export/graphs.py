@@ -113,6 +113,11 @@ def _finalize(path: str, external_data: bool, output_dims: dict | None = None) -
     """
     model = onnx.load(path)
     _shorten_value_names(model)
+    _finalize_model(model, path, external_data, output_dims)
+
+
+def _finalize_model(model: onnx.ModelProto, path: str, external_data: bool, output_dims: dict | None = None) -> None:
+    """`_finalize` for a model already in memory (value names as they are)."""
     for out in model.graph.output:
         dims = (output_dims or {}).get(out.name)
         if dims is None:

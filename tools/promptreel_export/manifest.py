@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-FAMILIES = ("unet3d", "sd")
+FAMILIES = ("unet3d", "sd", "wan")
 TIMESTEP_DTYPES = ("float32", "float16", "int64")
 
 
@@ -18,9 +18,12 @@ def write_manifest(
     latent_channels: int,
     spatial_compression: int,
     temporal_compression: int = 1,
+    size_multiple: int | None = None,
     native: dict,
     scaling_factor: float,
     shift_factor: float = 0.0,
+    latents_mean: list[float] | None = None,
+    latents_std: list[float] | None = None,
     decode_chunk_frames: int = 8,
     cfg_batch: bool = True,
     tokenizer_path: str = "tokenizer/tokenizer.json",
@@ -39,6 +42,7 @@ def write_manifest(
     vae_decoder_path: str = "vae_decoder/model.onnx",
     vae_decoder_input: str = "latent_sample",
     vae_decoder_output: str = "sample",
+    vae_decoder_stateful: bool = False,
     vae_encoder: dict | None = None,
     scheduler: str = "scheduler/scheduler_config.json",
     memory: dict | None = None,
@@ -53,8 +57,13 @@ def write_manifest(
         raise ValueError(f"timestep_dtype must be one of {TIMESTEP_DTYPES}")
     if set(native) != {"width", "height", "frames", "fps"}:
         raise ValueError("native needs exactly width, height, frames, fps")
-    if native["width"] % spatial_compression or native["height"] % spatial_compression:
-        raise ValueError("native width/height must be multiples of spatial_compression")
+    multiple = size_multiple or spatial_compression
+    if native["width"] % multiple or native["height"] % multiple:
+        raise ValueError(f"native width/height must be multiples of {multiple}")
+    if (latents_mean is None) != (latents_std is None):
+        raise ValueError("latents_mean and latents_std go together")
+    if latents_mean is not None and not (len(latents_mean) == len(latents_std) == latent_channels):
+        raise ValueError("latents_mean and latents_std need one value per latent channel")
     if family == "sd" and native["frames"] != 1:
         raise ValueError("sd packages make one frame")
 
@@ -66,6 +75,7 @@ def write_manifest(
         "latent_channels": int(latent_channels),
         "spatial_compression": int(spatial_compression),
         "temporal_compression": int(temporal_compression),
+        **({"size_multiple": int(size_multiple)} if size_multiple else {}),
         "native": {
             "width": int(native["width"]),
             "height": int(native["height"]),
@@ -76,6 +86,8 @@ def write_manifest(
             "scaling_factor": float(scaling_factor),
             "shift_factor": float(shift_factor),
             "decode_chunk_frames": int(decode_chunk_frames),
+            **({"latents_mean": [float(v) for v in latents_mean], "latents_std": [float(v) for v in latents_std]}
+               if latents_mean is not None else {}),
         },
         "cfg_batch": bool(cfg_batch),
         "tokenizer": {"path": tokenizer_path, "max_length": int(max_length), "pad_token": pad_token},
@@ -93,7 +105,8 @@ def write_manifest(
             "output": denoiser_output,
             "timestep_dtype": timestep_dtype,
         },
-        "vae_decoder": {"path": vae_decoder_path, "input": vae_decoder_input, "output": vae_decoder_output},
+        "vae_decoder": {"path": vae_decoder_path, "input": vae_decoder_input, "output": vae_decoder_output,
+                        **({"stateful": True} if vae_decoder_stateful else {})},
         "vae_encoder": vae_encoder,
         "scheduler": scheduler,
     }

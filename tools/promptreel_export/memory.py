@@ -91,6 +91,35 @@ def _video_transformer(config: dict, fused: bool) -> dict:
     }
 
 
+def _wan_transformer(config: dict, fused: bool) -> dict:
+    _, p_h, p_w = (int(v) for v in config.get("patch_size", (1, 2, 2)))
+    heads = int(config["num_attention_heads"])
+    head_dim = int(config["attention_head_dim"])
+    dim = heads * head_dim
+    ffn = int(config["ffn_dim"])
+    # Per token: the residual stream and its modulated / normalised copies, q, k, v and the
+    # attention output, and the feed-forward's hidden state (with its GELU), spread over the
+    # p_h * p_w latent positions a token covers.
+    per_position = FLOAT * (dim * 10 + ffn * 2) // (p_h * p_w)
+    return {
+        "bytes_per_position": per_position,
+        "attention": [
+            _site("clip", heads, head_dim, fused, p_h),
+            _site("clip", heads, head_dim, fused, p_h, "text"),
+        ],
+    }
+
+
+def _wan_vae_decoder(config: dict, fused: bool) -> dict:
+    """AutoencoderKLWan's decoder, run one latent frame per call (causal_vae.py): per output
+    pixel of a call, its full-resolution blocks' tensors plus the causal caches (two frames of
+    every cached convolution's input, most of them at full resolution)."""
+    base = int(config.get("decoder_base_dim") or config["base_dim"])
+    widest = base * int(config["dim_mult"][0])
+    attention = [_site("frame", 1, base * int(config["dim_mult"][-1]), fused)]
+    return {"bytes_per_position": FLOAT * widest * (LIVE_TENSORS // 2 + 4), "attention": attention}
+
+
 def _vae_decoder(config: dict, fused: bool) -> dict:
     channels = list(config["block_out_channels"])
     attention = []
@@ -111,6 +140,8 @@ def memory_profile(denoiser_class: str, denoiser_config: dict, vae_config: dict,
         denoiser = _unet(denoiser_config, video=True, fused=fused)
     elif denoiser_class == "UNet2DConditionModel":
         denoiser = _unet(denoiser_config, video=False, fused=fused)
+    elif denoiser_class == "WanTransformer3DModel":
+        return {"denoiser": _wan_transformer(denoiser_config, fused), "vae_decoder": _wan_vae_decoder(vae_config, fused)}
     else:
         raise ValueError(f"no memory profile for {denoiser_class}")
     return {"denoiser": denoiser, "vae_decoder": _vae_decoder(vae_config, fused)}

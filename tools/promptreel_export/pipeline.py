@@ -6,6 +6,8 @@ Supported folders (model_index.json `_class_name`):
                            -> family "unet3d"; denoiser UNet3DConditionModel or
                               PromptreelVideoTransformer
   StableDiffusionPipeline  Stable Diffusion 1.x / 2.x stills -> family "sd"; UNet2DConditionModel
+  WanPipeline              Wan 2.1 / 2.2 text-to-video -> family "wan"; WanTransformer3DModel,
+                           UMT5 text encoder, causal video VAE (wan_pipeline.py)
 
 Components are loaded one by one from their sub-folders (not through DiffusionPipeline), so a
 folder is read the same way whether its denoiser is a diffusers class or ours, and nothing is
@@ -22,6 +24,7 @@ import time
 SUPPORTED_PIPELINES = {
     "TextToVideoSDPipeline": "unet3d",
     "StableDiffusionPipeline": "sd",
+    "WanPipeline": "wan",
 }
 SUPPORTED_DENOISERS = {
     "unet3d": ("UNet3DConditionModel", "PromptreelVideoTransformer"),
@@ -37,6 +40,7 @@ ENGINE_SCHEDULERS = (
     "EulerAncestralDiscreteScheduler",
     "DPMSolverMultistepScheduler",
     "FlowMatchEulerDiscreteScheduler",
+    "UniPCMultistepScheduler",
 )
 
 
@@ -62,9 +66,17 @@ def inspect_folder(folder: str) -> dict:
         raise ExportError(
             f"{folder}/model_index.json names the pipeline class {pipeline!r}; tools/export.py supports "
             + " and ".join(SUPPORTED_PIPELINES)
-            + " (ModelScope / Zeroscope text-to-video, Promptreel's default model, Stable Diffusion 1.x/2.x)"
+            + " (ModelScope / Zeroscope text-to-video, Promptreel's default model, Stable Diffusion 1.x/2.x, "
+            "Wan 2.1/2.2 text-to-video)"
         )
     family = SUPPORTED_PIPELINES[pipeline]
+    if family == "wan":
+        from .wan_pipeline import check_components
+
+        parts = check_components(folder, index)
+        sched = index.get("scheduler")
+        parts["scheduler"] = sched[1] if isinstance(sched, list) and len(sched) == 2 else None
+        return {"pipeline": pipeline, "family": family, **parts}
     parts = {}
     for comp, allowed in (
         ("unet", SUPPORTED_DENOISERS[family]),
@@ -94,11 +106,13 @@ def _load_denoiser(folder: str, cls: str):
     return getattr(diffusers, cls).from_pretrained(os.path.join(folder, "unet"))
 
 
-def _tokenizer_json(folder: str, out_path: str) -> tuple[int, str]:
+def _tokenizer_json(folder: str, out_path: str, default_pad: str = "<|endoftext|>") -> tuple[int, str]:
     """Write the folder's tokenizer as one tokenizer.json; return (max_length, pad token)."""
     from tokenizers import Tokenizer
 
     tok_dir = os.path.join(folder, "tokenizer")
+    if not os.path.isdir(tok_dir):
+        raise ExportError(f"{folder} has no tokenizer/ folder; the pipeline's tokenizer is needed to read prompts")
     cfg_path = os.path.join(tok_dir, "tokenizer_config.json")
     cfg = _read_json(cfg_path) if os.path.exists(cfg_path) else {}
     src = os.path.join(tok_dir, "tokenizer.json")
@@ -116,9 +130,9 @@ def _tokenizer_json(folder: str, out_path: str) -> tuple[int, str]:
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
     tok.save(out_path, pretty=True)
     max_length = int(cfg.get("model_max_length", 77))
-    pad = cfg.get("pad_token") or "<|endoftext|>"
+    pad = cfg.get("pad_token") or default_pad
     if isinstance(pad, dict):  # older files store AddedToken dicts
-        pad = pad.get("content", "<|endoftext|>")
+        pad = pad.get("content", default_pad)
     if tok.token_to_id(pad) is None:
         raise ExportError(f"{cfg_path}: the padding token {pad!r} is not in the tokenizer's vocabulary")
     return max_length, pad
@@ -154,6 +168,7 @@ def export_folder(
     decode_chunk_frames: int = 8,
     opset: int = 17,
     force: bool = False,
+    max_sequence_length: int | None = None,
 ) -> dict:
     """Export `folder` into the package folder `out` (written to `out`.partial, then renamed)."""
     # Refusals first: they need neither torch nor the weights.
@@ -162,18 +177,48 @@ def export_folder(
         raise ExportError(f"{out} already exists; pass --force to replace it")
 
     import torch
-    from diffusers import AutoencoderKL
-    from transformers import CLIPTextModel
 
-    from . import graphs
     from .manifest import write_manifest
-    from .memory import memory_profile
 
     started = time.time()
     tmp = out.rstrip("/") + ".partial"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     torch.set_grad_enabled(False)
+    if info["family"] == "wan":
+        from .wan_pipeline import export_wan
+
+        report, fields = export_wan(
+            folder, tmp, half=half, external_data=external_data, vae_encoder=vae_encoder, native=native, opset=opset,
+            max_sequence_length=max_sequence_length, tokenizer_json=_tokenizer_json, scheduler_config=_scheduler_config)
+        write_manifest(tmp, name=name or os.path.basename(os.path.abspath(folder)), version=version, **fields)
+    else:
+        if max_sequence_length is not None:
+            raise ExportError("--max-sequence-length applies to Wan pipelines; CLIP text encoders read a fixed length")
+        report = _export_unet_family(folder, tmp, info, name=name, version=version, half=half,
+                                     external_data=external_data, vae_encoder=vae_encoder, native=native,
+                                     decode_chunk_frames=decode_chunk_frames, opset=opset)
+    report["seconds"] = round(time.time() - started, 1)
+    with open(os.path.join(tmp, "export-report.json"), "w") as f:
+        json.dump(report, f, indent=2, default=str)
+        f.write("\n")
+    _install(tmp, out)
+    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
+    worst = max(c["max_abs_diff"] for k in ("text_encoder", "denoiser", "vae_decoder", "vae_encoder")
+                if k in report for c in report[k]["checks"])
+    print(f"wrote {out}: {total / 1e6:.1f} MB, largest |onnx - torch| {worst:.2e}, {report['seconds']} s")
+    return report
+
+
+def _export_unet_family(folder: str, tmp: str, info: dict, *, name, version, half, external_data, vae_encoder,
+                        native, decode_chunk_frames, opset) -> dict:
+    """The unet3d and sd families (CLIP text encoder, UNet or our transformer, SD-style VAE)."""
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTextModel
+
+    from . import graphs
+    from .manifest import write_manifest
+    from .memory import memory_profile
 
     print(f"exporting {info['pipeline']} from {folder} (family {info['family']}, denoiser {info['unet']})")
     max_length, pad = _tokenizer_json(folder, os.path.join(tmp, "tokenizer", "tokenizer.json"))
@@ -234,10 +279,11 @@ def export_folder(
         memory=memory_profile(info["unet"], dict(unet.config), dict(vae.config), fused=True),
     )
     report["scheduler"] = sched_cls
-    report["seconds"] = round(time.time() - started, 1)
-    with open(os.path.join(tmp, "export-report.json"), "w") as f:
-        json.dump(report, f, indent=2, default=str)
-        f.write("\n")
+    return report
+
+
+def _install(tmp: str, out: str) -> None:
+    """Moves the finished package from `tmp` to `out`."""
     if os.path.exists(out):
         # --force replaces the package but keeps what people wrote next to it (README.md,
         # figures): top-level files the exporter does not produce are carried over.
@@ -253,8 +299,3 @@ def export_folder(
         shutil.rmtree(old)
     else:
         os.replace(tmp, out)
-    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
-    worst = max(c["max_abs_diff"] for k in ("text_encoder", "denoiser", "vae_decoder", "vae_encoder")
-                if k in report for c in report[k]["checks"])
-    print(f"wrote {out}: {total / 1e6:.1f} MB, largest |onnx - torch| {worst:.2e}, {report['seconds']} s")
-    return report
