@@ -206,6 +206,7 @@ fn check_description(plugin: &host::Plugin) {
         ("newSeed", "OfxParamTypePushButton"),
         ("steps", "OfxParamTypeInteger"),
         ("guidance", "OfxParamTypeDouble"),
+        ("guidance2", "OfxParamTypeDouble"),
         ("scheduler", "OfxParamTypeChoice"),
         ("frames", "OfxParamTypeInteger"),
         ("resolution", "OfxParamTypeChoice"),
@@ -838,4 +839,77 @@ fn text_to_video_on_a_resolve_like_host_without_multithread_suite() {
 #[test]
 fn text_to_video_on_a_host_without_optional_suites() {
     scenario(HostConfig::minimal(), 77);
+}
+
+/// A Wan package through the same host: the frame count the user typed (8) is not one Wan
+/// makes, so the plug-in snaps it to 9 and says so in Status; the clip renders frame for frame
+/// as the engine makes it.
+#[test]
+fn a_wan_model_in_the_generator_context() {
+    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    prepare_environment();
+    let path = plugin_binary();
+    let config = HostConfig::natron_like();
+    let host = Host::new(config.clone());
+    let binary = host.open(&path).expect("loads");
+    if let Some(status) = binary.set_host_status() {
+        assert!(succeeded(status), "OfxSetHost answered {status}");
+    }
+    let plugin = binary.find(PLUGIN_ID).expect("the plug-in");
+    assert_eq!(plugin.load(), OK);
+    assert_eq!(plugin.describe(), OK);
+    assert_eq!(plugin.describe_in_context(Context::Generator), OK);
+    let model_dir = workspace().join("onnx/tests/data/tiny-wan");
+    let mut g = Generation {
+        model_dir,
+        prompt: "a hot air balloon over green hills".into(),
+        negative: "blurry".into(),
+        seed: 7,
+        steps: 2,
+        frames: 8,
+        guidance: 5.0,
+        scheduler: 0,
+        resolution: 0,
+        fit: 0,
+        output_colour: 0,
+    };
+    let inst = Arc::new(
+        plugin
+            .create_instance(Context::Generator)
+            .expect("instance"),
+    );
+    apply(&inst, &plugin, &g);
+    let text = inst.param_str("status");
+    assert!(
+        text.contains("Frames 8 -> 9") && text.contains("4k+1"),
+        "status after setting 8 frames: {text:?}"
+    );
+    assert!(succeeded(inst.press("generate")), "Generate");
+    let text = inst.param_str("status");
+    assert!(
+        text.contains("9 frames") && text.contains("Frames 8 -> 9"),
+        "status {text:?}"
+    );
+    // the engine itself, run on the snapped count, is what the renders must show
+    g.frames = 9;
+    let length = clip_length(g.frames, model_fps(&g.model_dir), config.project.frame_rate);
+    let frames = render_all_frames(&inst, length);
+    for (t, r) in frames.iter().enumerate() {
+        compare_with_engine(&g, &inst, r, t as f64, 1.0);
+    }
+    let first = frames[0].image.mean(frames[0].window);
+    let last = frames[length as usize - 1]
+        .image
+        .mean(frames[length as usize - 1].window);
+    assert!(first != last, "the clip changes over time");
+    let inst = Arc::into_inner(inst).expect("no render threads left");
+    assert_eq!(inst.destroy(), OK);
+    assert_eq!(plugin.unload(), OK);
+    drop(plugin);
+    binary.close().expect("dlclose");
+    assert!(
+        host.violations().is_empty(),
+        "protocol violations: {:#?}",
+        host.violations()
+    );
 }

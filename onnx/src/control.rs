@@ -31,6 +31,17 @@ pub enum Phase {
     Decoding,
 }
 
+impl Phase {
+    /// A short name for reports: "encoding", "denoising", "decoding".
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::EncodingPrompt => "encoding",
+            Self::Denoising => "denoising",
+            Self::Decoding => "decoding",
+        }
+    }
+}
+
 /// A progress report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Progress {
@@ -45,7 +56,8 @@ pub struct Progress {
 
 /// Receives progress and answers whether to stop. Called on the generating thread.
 pub trait Observer {
-    /// Called after each step and each decoded chunk.
+    /// Called when the denoising and decoding phases open (0 done), after each step and each
+    /// decoded chunk, and once the prompts are encoded.
     fn progress(&mut self, _progress: &Progress) {}
     /// Polled between steps and VAE chunks; `true` stops the generation with a cancelled error.
     fn should_cancel(&mut self) -> bool {

@@ -40,5 +40,5 @@ pub use error::{Error, ErrorKind, Result};
 pub use model::Model;
 pub use package::ModelPackage;
 pub use pipeline::{GenerateRequest, Settings, generate};
-pub use runtime::{Device, Provider, SessionOptions, TensorF32};
+pub use runtime::{Device, MemoryMode, Provider, SessionOptions, TensorF32};
 pub use video::{Timings, Video};

@@ -9,6 +9,15 @@ pub fn peak_resident_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Starts a new peak: the next [`peak_resident_bytes`] counts from the memory in use now
+/// (Linux: writing 5 to `/proc/self/clear_refs` resets `VmHWM`). Returns whether it could.
+///
+/// For programs that own their process (the CLI's per-phase figures); a plug-in must not call
+/// it, the peak belongs to the host.
+pub fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     #[cfg(target_os = "linux")]
@@ -19,5 +28,13 @@ mod tests {
         let after = super::peak_resident_bytes().expect("linux has VmHWM");
         assert!(big.iter().all(|&b| b == 1));
         assert!(after >= before && after >= 64 << 20, "{before} -> {after}");
+        drop(big);
+        if super::reset_peak() {
+            let reset = super::peak_resident_bytes().expect("linux has VmHWM");
+            assert!(
+                reset < after,
+                "the peak restarts from the memory in use: {after} -> {reset}"
+            );
+        }
     }
 }

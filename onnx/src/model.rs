@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use crate::error::{Error, Result};
 use crate::family::{self, Family};
 use crate::package::{GraphRole, ModelPackage, TimestepDtype};
-use crate::runtime::{Graph, Provider, Runtime, SessionOptions};
+use crate::runtime::{Graph, MemoryMode, Provider, Runtime, SessionOptions};
 
 /// A model package with its sessions.
 pub struct Model {
@@ -22,7 +22,7 @@ pub struct Model {
     family: &'static dyn Family,
     // NOTE: one slot per role; the lock is held while a session is built so two threads never
     // build the same session twice.
-    sessions: [Mutex<Option<Arc<Graph>>>; 4],
+    sessions: [Mutex<Option<Arc<Graph>>>; 5],
 }
 
 impl std::fmt::Debug for Model {
@@ -40,6 +40,7 @@ fn slot(role: GraphRole) -> usize {
         GraphRole::Denoiser => 1,
         GraphRole::VaeDecoder => 2,
         GraphRole::VaeEncoder => 3,
+        GraphRole::Denoiser2 => 4,
     }
 }
 
@@ -99,6 +100,7 @@ impl Model {
         [
             GraphRole::TextEncoder,
             GraphRole::Denoiser,
+            GraphRole::Denoiser2,
             GraphRole::VaeDecoder,
             GraphRole::VaeEncoder,
         ]
@@ -114,9 +116,12 @@ impl Model {
         for role in [
             GraphRole::TextEncoder,
             GraphRole::Denoiser,
+            GraphRole::Denoiser2,
             GraphRole::VaeDecoder,
         ] {
-            self.graph(role)?;
+            if self.package.graph(role).is_some() {
+                self.graph(role)?;
+            }
         }
         Ok(())
     }
@@ -126,6 +131,7 @@ impl Model {
         [
             GraphRole::TextEncoder,
             GraphRole::Denoiser,
+            GraphRole::Denoiser2,
             GraphRole::VaeDecoder,
             GraphRole::VaeEncoder,
         ]
@@ -137,6 +143,27 @@ impl Model {
                 .map(|g| (r, g.provider()))
         })
         .collect()
+    }
+
+    /// The memory mode in force: the option, with `Auto` decided now (sequential when the
+    /// package's weights exceed half of the memory available).
+    pub fn memory_mode(&self) -> MemoryMode {
+        match self.options.memory {
+            MemoryMode::Auto => {
+                let weights = self.package.weight_bytes();
+                match crate::budget::system::available_memory() {
+                    Some(free) if weights > free / 2 => MemoryMode::Sequential,
+                    _ => MemoryMode::Resident,
+                }
+            }
+            mode => mode,
+        }
+    }
+
+    /// Drops one role's session (a generation in sequential mode, when the phase ends); a
+    /// caller still holding it keeps it alive until it lets go.
+    pub fn release(&self, role: GraphRole) {
+        *self.sessions[slot(role)].lock() = None;
     }
 
     /// Drops the sessions (they are rebuilt on next use).
@@ -195,8 +222,12 @@ impl Model {
                 }
                 expect(&m.text_encoder.output, Some(3), false)?;
             }
-            GraphRole::Denoiser => {
-                let d = &m.denoiser;
+            GraphRole::Denoiser | GraphRole::Denoiser2 => {
+                let d = if role == GraphRole::Denoiser2 {
+                    m.denoiser_2.as_ref().unwrap_or(&m.denoiser)
+                } else {
+                    &m.denoiser
+                };
                 expect(&d.sample, Some(self.family.sample_rank()), true)?;
                 expect(&d.timestep, None, true)?;
                 expect(&d.encoder_hidden_states, Some(3), true)?;
@@ -227,16 +258,52 @@ impl Model {
                 }
             }
             GraphRole::VaeDecoder => {
-                expect(&m.vae_decoder.input, Some(4), true)?;
-                expect(&m.vae_decoder.output, Some(4), false)?;
+                // stateful step graphs work on [B, C, T, h, w] chunks; per-frame ones on [N, C, h, w]
+                let rank = if m.vae_decoder.stateful { 5 } else { 4 };
+                expect(&m.vae_decoder.input, Some(rank), true)?;
+                expect(&m.vae_decoder.output, Some(rank), false)?;
+                if m.vae_decoder.stateful {
+                    check_state(g, role)?;
+                }
             }
             GraphRole::VaeEncoder => {
                 if let Some(enc) = &m.vae_encoder {
-                    expect(&enc.input, Some(4), true)?;
-                    expect(&enc.output, Some(4), false)?;
+                    let rank = if enc.stateful { 5 } else { 4 };
+                    expect(&enc.input, Some(rank), true)?;
+                    expect(&enc.output, Some(rank), false)?;
+                    if enc.stateful {
+                        check_state(g, role)?;
+                    }
                 }
             }
         }
         Ok(())
     }
+}
+
+/// A stateful graph's caches come in pairs, `cache_in_<i>` -> `cache_out_<i>`, numbered from 0.
+fn check_state(g: &Graph, role: GraphRole) -> Result<()> {
+    let ins = g
+        .inputs()
+        .iter()
+        .filter(|p| p.name.starts_with("cache_in_"))
+        .count();
+    let outs = g
+        .outputs()
+        .iter()
+        .filter(|p| p.name.starts_with("cache_out_"))
+        .count();
+    let paired = (0..ins).all(|i| {
+        g.input(&format!("cache_in_{i}")).is_some() && g.output(&format!("cache_out_{i}")).is_some()
+    });
+    if ins == 0 || ins != outs || !paired {
+        return Err(Error::package(format!(
+            "the {} graph {} is marked stateful in promptreel.json but does not have paired \
+             cache_in_<i> / cache_out_<i> tensors ({ins} inputs, {outs} outputs); export it again \
+             with tools/export.py",
+            role.label(),
+            g.path().display()
+        )));
+    }
+    Ok(())
 }

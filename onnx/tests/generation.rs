@@ -76,8 +76,11 @@ fn progress_is_reported_per_step_and_per_chunk_in_order() {
         .filter(|s| s.0 == Phase::Denoising)
         .map(|s| s.1)
         .collect();
-    assert_eq!(steps, vec![1, 2, 3]);
-    assert!(seen.iter().any(|s| s.0 == Phase::Decoding));
+    // each phase opens with a report of 0 done (after the previous phase's sessions are
+    // released), then one per step
+    assert_eq!(steps, vec![0, 1, 2, 3]);
+    assert!(seen.iter().any(|s| s.0 == Phase::Decoding && s.1 == 0));
+    assert!(seen.iter().any(|s| s.0 == Phase::Decoding && s.1 > 0));
     assert!(
         seen.windows(2).all(|w| w[0].2 <= w[1].2),
         "fraction never goes back"

@@ -58,11 +58,13 @@ fn run_case(dir: &Path) -> f32 {
         seed: 0,
         steps: case["steps"].as_u64().expect("steps") as u32,
         guidance: case["guidance"].as_f64().expect("guidance") as f32,
+        guidance_2: None,
         frames: Some(case["frames"].as_u64().expect("frames") as u32),
         width: Some(case["width"].as_u64().expect("width") as u32),
         height: Some(case["height"].as_u64().expect("height") as u32),
         scheduler: Some(scheduler_name(&case)),
         initial_latents: Some(latents),
+        max_sequence_length: None,
     };
     let video =
         generate(&model, &req, &mut Silent).unwrap_or_else(|e| panic!("{}: {e:?}", dir.display()));

@@ -178,11 +178,7 @@ fn temp_name(key: &ClipKey) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    format!(
-        ".{}.{}-{nanos}-{count}.tmp",
-        key.hex(),
-        std::process::id()
-    )
+    format!(".{}.{}-{nanos}-{count}.tmp", key.hex(), std::process::id())
 }
 
 /// Whether `name` is one of [`temp_name`]'s: `.`, 64 hex digits, `.`, anything, `.tmp`.

@@ -153,11 +153,13 @@ fn define_params(ps: &ParamSet) -> OfxResult<()> {
     int_param(ps, &p::SEED, p::SEED_RANGE)?;
     button(ps, &p::NEW_SEED)?;
     int_param(ps, &p::STEPS, p::STEPS_RANGE)?;
-    {
-        let props = ps.define(ParamType::Double, p::GUIDANCE.name)?;
-        common(&props, &p::GUIDANCE)?;
+    for (meta, r) in [
+        (&p::GUIDANCE, p::GUIDANCE_RANGE),
+        (&p::GUIDANCE_2, p::GUIDANCE_2_RANGE),
+    ] {
+        let props = ps.define(ParamType::Double, meta.name)?;
+        common(&props, meta)?;
         no_animation(&props)?;
-        let r = p::GUIDANCE_RANGE;
         props.set_double(sys::kOfxParamPropMin, 0, r.0)?;
         props.set_double(sys::kOfxParamPropMax, 0, r.1)?;
         props.set_double(sys::kOfxParamPropDisplayMin, 0, r.2)?;

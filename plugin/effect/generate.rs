@@ -82,44 +82,72 @@ pub struct Plan {
     /// Frames the clip will have, and the model's frame rate.
     pub frames: u32,
     pub fps: f64,
+    /// Values moved to what the model can make ("Frames 8 -> 9: ..."), for the Status line.
+    pub notes: Vec<String>,
 }
 
 /// Resolves the model and builds the key. Reads only the manifest: no ONNX Runtime.
 pub fn plan(values: &Values) -> OfxResult<Plan> {
     let model_dir = model_dir(values)?;
     let (manifest, identity) = engine::package::identity(&model_dir).map_err(engine_error)?;
+    // A host parameter cannot refuse a value: a frame count or size the model cannot make is
+    // moved to the nearest one it can (Wan: 4k+1 frames, sides multiples of 16), and the notes
+    // say so in the Status line.
+    let mut values = values.clone();
+    let snapped = engine::pipeline::snap(
+        &manifest,
+        values.request.frames.unwrap_or(manifest.native.frames),
+        values.request.width.unwrap_or(manifest.native.width),
+        values.request.height.unwrap_or(manifest.native.height),
+    );
+    let (frames, width, height) = (snapped.frames, snapped.width, snapped.height);
+    // Guidance 2 belongs to two-transformer models; elsewhere it is not part of the clip.
+    if manifest.denoiser_2.is_none() {
+        values.request.guidance_2 = None;
+    }
+    if values.request.initial_latents.is_none() {
+        values.request.frames = Some(frames);
+        values.request.width = Some(width);
+        values.request.height = Some(height);
+    }
     let r = &values.request;
-    let frames = r.frames.unwrap_or(manifest.native.frames);
-    let frames = if manifest.family == engine::package::FamilyName::Sd {
-        1
-    } else {
-        frames
-    };
-    let width = r.width.unwrap_or(manifest.native.width);
-    let height = r.height.unwrap_or(manifest.native.height);
     let scheduler = r
         .scheduler
         .clone()
         .unwrap_or_else(|| "model default".into());
-    let key = ClipKey::from_parts(&[
+    let (seed, steps, guidance) = (
+        r.seed.to_string(),
+        r.steps.to_string(),
+        // Bits, not a decimal rendering: 7.5 and 7.50000001 are different clips.
+        r.guidance.to_bits().to_string(),
+    );
+    let (frames_s, width_s, height_s) = (frames.to_string(), width.to_string(), height.to_string());
+    let guidance_2 = r.guidance_2.map(|g| g.to_bits().to_string());
+    let mut parts = vec![
         ("model", identity.as_str()),
         ("prompt", r.prompt.as_str()),
         ("negative", r.negative_prompt.as_str()),
-        ("seed", &r.seed.to_string()),
-        ("steps", &r.steps.to_string()),
-        // Bits, not a decimal rendering: 7.5 and 7.50000001 are different clips.
-        ("guidance", &r.guidance.to_bits().to_string()),
-        ("scheduler", &scheduler),
-        ("frames", &frames.to_string()),
-        ("width", &width.to_string()),
-        ("height", &height.to_string()),
-    ]);
+        ("seed", seed.as_str()),
+        ("steps", steps.as_str()),
+        ("guidance", guidance.as_str()),
+        ("scheduler", scheduler.as_str()),
+        ("frames", frames_s.as_str()),
+        ("width", width_s.as_str()),
+        ("height", height_s.as_str()),
+    ];
+    // Only when set (two-transformer models): every other clip keeps the key it had before
+    // this setting existed, so caches made by earlier versions stay valid.
+    if let Some(g2) = &guidance_2 {
+        parts.push(("guidance2", g2.as_str()));
+    }
+    let key = ClipKey::from_parts(&parts);
     Ok(Plan {
-        values: values.clone(),
+        values,
         model_dir,
         key,
         frames,
         fps: manifest.native.fps,
+        notes: snapped.notes,
     })
 }
 
@@ -156,6 +184,7 @@ fn run(plan: &Plan, observer: &mut dyn Observer) -> OfxResult<CachedClip> {
     let options = SessionOptions {
         device,
         intra_threads: 0,
+        ..Default::default()
     };
     let ort_lib = ort_library()?;
     let model =

@@ -64,6 +64,15 @@ pub fn changed(effect: &EffectHandle, in_args: Option<&PropertySet>) -> OfxResul
     if name == p::GENERATE.name {
         return press_generate(effect, time);
     }
+    if [p::FRAMES.name, p::RESOLUTION.name, p::MODEL.name].contains(&name.as_str()) {
+        // Say at once when the model will make another frame count or size than asked.
+        if let Ok(plan) = Values::read(&effect.params()?, time).and_then(|v| generate::plan(&v))
+            && !plan.notes.is_empty()
+        {
+            set_status(effect, &plan.notes.join("; "));
+        }
+        return Ok(Status::Ok);
+    }
     Ok(Status::ReplyDefault)
 }
 
@@ -188,12 +197,13 @@ fn press_generate(effect: &EffectHandle, time: f64) -> OfxResult<Status> {
         i.generating.store(false, Ordering::SeqCst);
     }
     match result {
-        Ok((_, origin, summary)) => {
+        Ok((plan, origin, summary)) => {
             let note = match origin {
                 Origin::Generated | Origin::Waited => "",
                 Origin::Memory | Origin::Disk => " (from cache)",
             };
-            set_status(effect, &format!("{summary}{note}"));
+            let snapped: String = plan.notes.iter().map(|n| format!("; {n}")).collect();
+            set_status(effect, &format!("{summary}{note}{snapped}"));
             effect.host().clear_persistent_message(effect);
             Ok(Status::Ok)
         }

@@ -55,6 +55,12 @@ meta!(
     "How strongly the prompt steers the clip; 1 turns guidance off."
 );
 meta!(
+    GUIDANCE_2,
+    "guidance2",
+    "Guidance 2",
+    "Two-transformer Wan 2.2 models (A14B): the guidance of the low-noise steps; 0 uses Guidance."
+);
+meta!(
     SCHEDULER,
     "scheduler",
     "Scheduler",
@@ -117,6 +123,7 @@ pub const PAGES: &[(&str, &str, &[&Meta])] = &[
         &[
             &STEPS,
             &GUIDANCE,
+            &GUIDANCE_2,
             &SCHEDULER,
             &FRAMES,
             &RESOLUTION,
@@ -132,6 +139,7 @@ pub const SEED_RANGE: (i32, i32, i32, i32, i32) = (0, i32::MAX, 0, 99_999, 0);
 pub const STEPS_RANGE: (i32, i32, i32, i32, i32) = (1, 1000, 1, 100, 25);
 pub const FRAMES_RANGE: (i32, i32, i32, i32, i32) = (0, 1024, 0, 128, 0);
 pub const GUIDANCE_RANGE: (f64, f64, f64, f64, f64) = (0.0, 100.0, 0.0, 20.0, 7.5);
+pub const GUIDANCE_2_RANGE: (f64, f64, f64, f64, f64) = (0.0, 100.0, 0.0, 20.0, 0.0);
 
 /// Scheduler options: (label, engine name or None for the model's own).
 pub const SCHEDULERS: &[(&str, Option<&str>)] = &[
@@ -207,11 +215,14 @@ impl Values {
             seed: int(&SEED)?.max(0) as u64,
             steps: int(&STEPS)?.max(0) as u32,
             guidance: params.get(GUIDANCE.name)?.get_double(time)? as f32,
+            guidance_2: Some(params.get(GUIDANCE_2.name)?.get_double(time)? as f32)
+                .filter(|g| *g > 0.0),
             frames: (frames > 0).then_some(frames as u32),
             width: resolution.map(|r| r.0),
             height: resolution.map(|r| r.1),
             scheduler: choice(SCHEDULERS, int(&SCHEDULER)?, SCHEDULER.label)?.map(str::to_owned),
             initial_latents: None,
+            max_sequence_length: None,
         };
         Ok(Self {
             request,

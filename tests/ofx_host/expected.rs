@@ -68,11 +68,13 @@ pub fn expected_pixels(generation: &Generation, target: &Target) -> Option<Vec<[
         seed: generation.seed.max(0) as u64,
         steps: generation.steps as u32,
         guidance: generation.guidance as f32,
+        guidance_2: None,
         frames: (generation.frames > 0).then_some(generation.frames as u32),
         width: resolution.map(|r| r.0),
         height: resolution.map(|r| r.1),
         scheduler: SCHEDULERS[pick(generation.scheduler)].1.map(str::to_owned),
         initial_latents: None,
+        max_sequence_length: None,
     };
     let key = format!("{generation:?}");
     let cached = CLIPS
@@ -87,6 +89,7 @@ pub fn expected_pixels(generation: &Generation, target: &Target) -> Option<Vec<[
             let options = SessionOptions {
                 device: Device::Cpu,
                 intra_threads: 0,
+                ..Default::default()
             };
             let model = registry::get(&generation.model_dir, options, None)
                 .expect("engine loads the model");

@@ -39,6 +39,8 @@ def write_manifest(
     denoiser_encoder_hidden_states: str = "encoder_hidden_states",
     denoiser_output: str = "out_sample",
     timestep_dtype: str = "float32",
+    denoiser_2: dict | None = None,
+    boundary_ratio: float | None = None,
     vae_decoder_path: str = "vae_decoder/model.onnx",
     vae_decoder_input: str = "latent_sample",
     vae_decoder_output: str = "sample",
@@ -105,6 +107,7 @@ def write_manifest(
             "output": denoiser_output,
             "timestep_dtype": timestep_dtype,
         },
+        **({"denoiser_2": denoiser_2, "boundary_ratio": float(boundary_ratio)} if denoiser_2 else {}),
         "vae_decoder": {"path": vae_decoder_path, "input": vae_decoder_input, "output": vae_decoder_output,
                         **({"stateful": True} if vae_decoder_stateful else {})},
         "vae_encoder": vae_encoder,
@@ -116,6 +119,8 @@ def write_manifest(
     paths = [tokenizer_path, text_encoder_path, denoiser_path, vae_decoder_path, scheduler]
     if vae_encoder is not None:
         paths.append(vae_encoder["path"])
+    if denoiser_2 is not None:
+        paths.append(denoiser_2["path"])
     for p in paths:
         if not os.path.isfile(os.path.join(package_dir, p)):
             raise FileNotFoundError(f"manifest names {p}, which is not in {package_dir}")

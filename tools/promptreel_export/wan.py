@@ -204,26 +204,35 @@ def export_t5_encoder(model, path: str, max_length: int, opset: int = graphs.DEF
 
 
 class _TransformerWrapper(nn.Module):
-    def __init__(self, model):
+    def __init__(self, model, expand_timesteps: bool = False):
         super().__init__()
         self.model = model
+        self.expand = expand_timesteps
 
     def forward(self, sample, timestep, encoder_hidden_states):
+        if self.expand:
+            # Wan 2.2 TI2V (`expand_timesteps`): one timestep per token. For text to video
+            # WanPipeline's mask is all ones, so every token gets t: (mask[:, ::p, ::p] * t)
+            # flattened, here built from the sample's own shape.
+            p_t, p_h, p_w = self.model.config.patch_size
+            ones = torch.ones_like(sample[:, 0, ::p_t, ::p_h, ::p_w]).flatten(1)
+            timestep = ones * timestep[:, None]
         return self.model(hidden_states=sample, timestep=timestep, encoder_hidden_states=encoder_hidden_states,
                           return_dict=False)[0]
 
 
 def export_transformer(model, path: str, seq_len: int, opset: int = graphs.DEFAULT_OPSET,
                        tol: float = graphs.DEFAULT_TOL, external_data: bool = False, seed: int = 0,
-                       check_shapes: Iterable[tuple] | None = None) -> dict:
+                       check_shapes: Iterable[tuple] | None = None, expand_timesteps: bool = False) -> dict:
     """WanTransformer3DModel: sample [B, C, F', h, w], timestep [B] float32, encoder_hidden_states
     [B, L, D] -> out_sample [B, C_out, F', h, w]. Batch, frames, height, width and L are dynamic;
-    h and w are multiples of the patch. `check_shapes` are (batch, frames, h, w, L)."""
+    h and w are multiples of the patch. `check_shapes` are (batch, frames, h, w, L). With
+    `expand_timesteps` (Wan 2.2 TI2V) the graph spreads the timestep over the tokens itself."""
     p_t, p_h, p_w = model.config.patch_size
     channels = int(model.config.in_channels)
     text_dim = int(model.config.text_dim)
     gen = torch.Generator().manual_seed(seed)
-    wrapper = _TransformerWrapper(model).eval()
+    wrapper = _TransformerWrapper(model, expand_timesteps).eval()
 
     def inputs(b, f, h, w, length, t):
         sample = torch.randn((b, channels, f * p_t, h * p_h, w * p_w), generator=gen)

@@ -4,13 +4,14 @@
     tokenizer/         T5 / UMT5 fast tokenizer (SentencePiece Unigram in tokenizer.json)
     text_encoder/      UMT5EncoderModel (T5EncoderModel is accepted too)
     transformer/       WanTransformer3DModel
-    transformer_2/     (Wan 2.2 A14B) the low-noise WanTransformer3DModel: not exported yet
+    transformer_2/     (Wan 2.2 A14B) the low-noise WanTransformer3DModel, below boundary_ratio
     vae/               AutoencoderKLWan
     scheduler/         UniPCMultistepScheduler or FlowMatchEulerDiscreteScheduler
 
 Graphs written (docs/model-package.md):
     text_encoder/model.onnx   input_ids, attention_mask [B, L] -> last_hidden_state [B, L, D]
     transformer/model.onnx    sample [B, z, F', h, w], timestep [B], encoder_hidden_states -> out_sample
+    transformer_2/model.onnx  (A14B) the same contract
     vae_decoder/model.onnx    stateful: one latent frame per call (causal_vae.py)
     vae_encoder/model.onnx    stateful: the first frame, then 4 frames per call
 """
@@ -51,29 +52,33 @@ def check_components(folder: str, index: dict) -> dict:
         parts[comp] = cls
     second = index.get("transformer_2")
     if isinstance(second, list) and second[1] is not None:
-        raise ExportError(
-            f"{folder}: this is a two-transformer Wan 2.2 pipeline (transformer_2, boundary_ratio "
-            f"{index.get('boundary_ratio')}); the exporter does not support it yet"
-        )
-    if index.get("expand_timesteps"):
-        raise ExportError(f"{folder}: expand_timesteps (Wan 2.2 TI2V) is not supported by the exporter yet")
+        # Wan 2.2 A14B: a low-noise transformer takes over below boundary_ratio
+        if second[1] != "WanTransformer3DModel" or not os.path.isdir(os.path.join(folder, "transformer_2")):
+            raise ExportError(f"{folder}: component 'transformer_2' is {second[1]!r} (or its folder is missing); "
+                              "a two-transformer WanPipeline needs a WanTransformer3DModel there")
+        ratio = index.get("boundary_ratio")
+        if not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
+            raise ExportError(f"{folder}/model_index.json: a WanPipeline with transformer_2 needs boundary_ratio "
+                              f"between 0 and 1 (Wan 2.2 A14B: 0.875), not {ratio!r}")
+        parts["transformer_2"] = second[1]
     # Configuration mismatches are found here, from the config files alone (no torch needed).
-    tcfg = _read_json(os.path.join(folder, "transformer", "config.json"))
     ecfg = _read_json(os.path.join(folder, "text_encoder", "config.json"))
-    text_dim, d_model = tcfg.get("text_dim"), ecfg.get("d_model")
-    if text_dim is not None and d_model is not None and int(text_dim) != int(d_model):
-        raise ExportError(
-            f"{folder}: transformer/config.json has text_dim {text_dim} but text_encoder/config.json has d_model "
-            f"{d_model}; the transformer reads the text encoder's output, so the two must be equal (the components "
-            "do not belong together)"
-        )
     vcfg = _read_json(os.path.join(folder, "vae", "config.json"))
-    z, c_in = vcfg.get("z_dim", 16), tcfg.get("in_channels", 16)
-    if int(z) != int(c_in):
-        raise ExportError(
-            f"{folder}: the transformer takes {c_in} input channels but the VAE's latents have {z}; image-to-video "
-            "Wan checkpoints (extra condition channels) are not supported"
-        )
+    for comp in ("transformer", "transformer_2") if "transformer_2" in parts else ("transformer",):
+        tcfg = _read_json(os.path.join(folder, comp, "config.json"))
+        text_dim, d_model = tcfg.get("text_dim"), ecfg.get("d_model")
+        if text_dim is not None and d_model is not None and int(text_dim) != int(d_model):
+            raise ExportError(
+                f"{folder}: {comp}/config.json has text_dim {text_dim} but text_encoder/config.json has d_model "
+                f"{d_model}; the transformer reads the text encoder's output, so the two must be equal (the "
+                "components do not belong together)"
+            )
+        z, c_in = vcfg.get("z_dim", 16), tcfg.get("in_channels", 16)
+        if int(z) != int(c_in):
+            raise ExportError(
+                f"{folder}: the {comp} takes {c_in} input channels but the VAE's latents have {z}; image-to-video "
+                "Wan checkpoints (extra condition channels) are not supported"
+            )
     parts["unet"] = parts["transformer"]
     return parts
 
@@ -123,8 +128,22 @@ def export_wan(folder: str, tmp: str, *, half: bool, external_data: bool, vae_en
     report = {"source": os.path.abspath(folder), "pipeline": "WanPipeline", "half": half}
     report["text_encoder"] = wan.export_t5_encoder(
         text_encoder, os.path.join(tmp, "text_encoder", "model.onnx"), length, opset=opset, external_data=external_data)
+    # Wan 2.2 TI2V: per-token timesteps, which for text-to-video are the step's t everywhere
+    expand = bool(index.get("expand_timesteps"))
     report["denoiser"] = wan.export_transformer(
-        transformer, os.path.join(tmp, "transformer", "model.onnx"), length, opset=opset, external_data=external_data)
+        transformer, os.path.join(tmp, "transformer", "model.onnx"), length, opset=opset, external_data=external_data,
+        expand_timesteps=expand)
+    second = None
+    if "transformer_2" in parts:
+        transformer_2 = WanTransformer3DModel.from_pretrained(os.path.join(folder, "transformer_2")).eval()
+        if tuple(transformer_2.config.patch_size) != tuple(tc.patch_size):
+            raise ExportError(f"{folder}: transformer and transformer_2 have different patch sizes")
+        report["denoiser_2"] = wan.export_transformer(
+            transformer_2, os.path.join(tmp, "transformer_2", "model.onnx"), length, opset=opset,
+            external_data=external_data, expand_timesteps=expand)
+        second = {"path": "transformer_2/model.onnx", "sample": "sample", "timestep": "timestep",
+                  "encoder_hidden_states": "encoder_hidden_states", "output": "out_sample",
+                  "timestep_dtype": "float32"}
     report["vae_decoder"] = export_vae_part(vae, "decoder", os.path.join(tmp, "vae_decoder", "model.onnx"), opset,
                                             external_data, causal_vae)
     enc = None
@@ -150,6 +169,8 @@ def export_wan(folder: str, tmp: str, *, half: bool, external_data: bool, vae_en
         text_encoder_attention_mask="attention_mask",
         denoiser_path="transformer/model.onnx",
         timestep_dtype="float32",
+        denoiser_2=second,
+        boundary_ratio=float(index["boundary_ratio"]) if second else None,
         vae_decoder_stateful=True,
         vae_encoder=enc,
         memory=memory_profile("WanTransformer3DModel", dict(tc), dict(vae.config), fused=True),

@@ -14,7 +14,7 @@
 //! queries x keys floats at once; a fused one (MultiHeadAttention, what our exporter writes)
 //! holds its inputs, the kernel's heads-first copies of them and its output: linear in tokens.
 
-mod system;
+pub mod system;
 
 pub use system::available_memory;
 
@@ -25,6 +25,7 @@ use crate::package::manifest::{
     AttentionKeys, AttentionSite, AttentionSpan, FamilyName, GraphMemory, Manifest, MemoryProfile,
 };
 use crate::pipeline::Settings;
+use crate::runtime::MemoryMode;
 
 /// The variable that sets the memory cap for ONNX Runtime's tensors, in MiB. Without it the cap
 /// is [`DEFAULT_ARENA_SHARE`] of the memory available when the runtime loads.
@@ -72,6 +73,10 @@ pub struct Estimate {
     pub vae_decoder: u64,
     /// Latents and finished frames kept by the pipeline.
     pub buffers: u64,
+    /// In sequential memory mode, the weights of the text encoder, the denoiser and the VAE
+    /// decoder apart: only the running phase's graph is loaded, so the peak is the largest
+    /// phase, not the sum.
+    pub phase_weights: Option<[u64; 3]>,
 }
 
 impl Estimate {
@@ -82,7 +87,13 @@ impl Estimate {
 
     /// Everything, with the runtime's base.
     pub fn total(&self) -> u64 {
-        RUNTIME_BASE_BYTES + self.weights + self.working() + self.buffers
+        let models = match self.phase_weights {
+            Some([text, denoiser, vae]) => text
+                .max(denoiser + self.denoiser)
+                .max(vae + self.vae_decoder),
+            None => self.weights + self.working(),
+        };
+        RUNTIME_BASE_BYTES + models + self.buffers
     }
 }
 
@@ -105,6 +116,7 @@ pub struct Size {
 impl Size {
     /// The size of a generation with `settings` on a model with manifest `m`.
     pub fn of(m: &Manifest, settings: &Settings) -> Self {
+        // Wan's 4k+1 frames are (F - 1) / 4 + 1 latent frames: the same as ceil(F / 4).
         let latent_frames = if m.family == FamilyName::Sd {
             1
         } else {
@@ -122,8 +134,13 @@ impl Size {
             latent_width: (u64::from(settings.width) / s).max(1),
             height: u64::from(settings.height),
             width: u64::from(settings.width),
-            decode_frames: u64::from(m.vae.decode_chunk_frames.max(1)).min(latent_frames.max(1)),
-            text_tokens: u64::from(m.tokenizer.max_length.max(1)),
+            decode_frames: if m.vae_decoder.stateful {
+                // one latent frame per call, which decodes to temporal_compression frames
+                u64::from(m.temporal_compression.max(1))
+            } else {
+                u64::from(m.vae.decode_chunk_frames.max(1)).min(latent_frames.max(1))
+            },
+            text_tokens: u64::from(settings.text_tokens.max(1)),
         }
     }
 }
@@ -270,22 +287,30 @@ pub fn estimate(m: &Manifest, weights: u64, size: &Size) -> Estimate {
         vae_decoder,
         // Latents (a few copies in the loop) and the decoded frames.
         buffers: (latent_values * 4 + frame_values) * FLOAT,
+        phase_weights: None,
     }
 }
 
-/// The estimate for `settings` on `model`.
+/// The estimate for `settings` on `model`, in the model's memory mode.
 pub fn estimate_for(model: &Model, settings: &Settings) -> Estimate {
     let pkg = model.package();
-    let weights = [
-        GraphRole::TextEncoder,
-        GraphRole::Denoiser,
-        GraphRole::VaeDecoder,
-    ]
-    .iter()
-    .filter_map(|r| pkg.graph(*r))
-    .map(|g| g.bytes)
-    .sum();
-    estimate(pkg.manifest(), weights, &Size::of(pkg.manifest(), settings))
+    let bytes = |r: GraphRole| pkg.graph(r).map_or(0, |g| g.bytes);
+    // Wan 2.2 A14B's two transformers: both resident, or one at a time in sequential mode.
+    let (d1, d2) = (bytes(GraphRole::Denoiser), bytes(GraphRole::Denoiser2));
+    let phases = [
+        bytes(GraphRole::TextEncoder),
+        d1.max(d2),
+        bytes(GraphRole::VaeDecoder),
+    ];
+    let mut e = estimate(
+        pkg.manifest(),
+        phases.iter().sum::<u64>() + d1.min(d2),
+        &Size::of(pkg.manifest(), settings),
+    );
+    if model.memory_mode() == MemoryMode::Sequential {
+        e.phase_weights = Some(phases);
+    }
+    e
 }
 
 /// The cap for ONNX Runtime's CPU arena: `$PROMPTREEL_MEMORY_LIMIT_MB` when set, else
@@ -384,6 +409,9 @@ fn refusal(
                 hi = mid - 1;
             }
         }
+        // Wan makes 4k+1 frames: advise one it can make.
+        let t = m.temporal_compression.max(1);
+        let lo = (lo - 1) / t * t + 1;
         let trial = Settings {
             frames: lo,
             ..settings.clone()

@@ -16,8 +16,10 @@ fn size(m: &Manifest, frames: u32, side: u32, guidance: f32) -> Size {
         height: side,
         steps: 20,
         guidance,
+        guidance_2: guidance,
         scheduler: None,
         latent_shape: vec![],
+        text_tokens: m.tokenizer.max_length,
     };
     Size::of(m, &settings)
 }

@@ -1,12 +1,16 @@
 //! Model families: what differs between model architectures, behind one small interface, so the
 //! denoising loop in [`crate::pipeline`] never changes when a family is added.
 //!
-//! A family says how latents are shaped for a clip, and how to lay latents out frame-first for
-//! the VAE decoder. Families with packed token latents (LTX-Video) or per-channel latent
-//! normalisation (Wan) add their own implementations of these hooks.
+//! A family says which frame counts it makes, how latents are shaped for a clip, how to lay
+//! latents out frame-first for a per-frame VAE decoder, and how prompts are prepared. What the
+//! manifest can say (per-channel latent statistics, a stateful VAE, the size multiple) is read
+//! from the manifest by the pipeline, not hard-wired here.
 
 mod sd;
 mod unet3d;
+mod wan;
+
+use std::borrow::Cow;
 
 use crate::error::{Error, Result};
 use crate::package::{FamilyName, Manifest};
@@ -18,13 +22,30 @@ pub(crate) trait Family: Send + Sync {
     fn sample_rank(&self) -> usize;
 
     /// Checks the frame count the user asked for.
-    fn check_frames(&self, frames: u32) -> Result<()>;
+    fn check_frames(&self, m: &Manifest, frames: u32) -> Result<()>;
+
+    /// The valid frame count nearest to `frames` (what a host parameter snaps to).
+    fn nearest_frames(&self, m: &Manifest, frames: u32) -> u32;
+
+    /// The frame count a clip of `latent_frames` latent frames decodes to.
+    fn frames_for_latents(&self, m: &Manifest, latent_frames: u32) -> u32;
 
     /// The latent shape (batch 1) for a clip of `frames` frames at `width` x `height` pixels.
     fn latent_shape(&self, m: &Manifest, frames: u32, width: u32, height: u32) -> Vec<usize>;
 
     /// Reorders batch-1 latents into `[frames, channels, h, w]` for a per-frame VAE decoder.
     fn frames_first(&self, latents: &TensorF32) -> Result<TensorF32>;
+
+    /// The prompt as the pipeline hands it to the tokenizer.
+    fn clean_prompt<'a>(&self, prompt: &'a str) -> Cow<'a, str> {
+        Cow::Borrowed(prompt)
+    }
+
+    /// Whether the text encoder's rows past the prompt's tokens are zeroed before the denoiser
+    /// sees them (WanPipeline does; CLIP pipelines hand the padding rows over as computed).
+    fn zero_text_padding(&self) -> bool {
+        false
+    }
 }
 
 /// The implementation of a family.
@@ -32,6 +53,7 @@ pub(crate) fn for_name(name: FamilyName) -> &'static dyn Family {
     match name {
         FamilyName::Unet3d => &unet3d::Unet3d,
         FamilyName::Sd => &sd::StableDiffusion,
+        FamilyName::Wan => &wan::Wan,
     }
 }
 

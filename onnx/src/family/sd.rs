@@ -12,13 +12,21 @@ impl Family for StableDiffusion {
         4
     }
 
-    fn check_frames(&self, frames: u32) -> Result<()> {
+    fn check_frames(&self, _m: &Manifest, frames: u32) -> Result<()> {
         if frames != 1 {
             return Err(Error::setting(format!(
                 "frames {frames}: this is a still-image (sd) model, which makes exactly 1 frame"
             )));
         }
         Ok(())
+    }
+
+    fn nearest_frames(&self, _m: &Manifest, _frames: u32) -> u32 {
+        1
+    }
+
+    fn frames_for_latents(&self, _m: &Manifest, _latent_frames: u32) -> u32 {
+        1
     }
 
     fn latent_shape(&self, m: &Manifest, _frames: u32, width: u32, height: u32) -> Vec<usize> {

@@ -16,13 +16,21 @@ impl Family for Unet3d {
         5
     }
 
-    fn check_frames(&self, frames: u32) -> Result<()> {
+    fn check_frames(&self, _m: &Manifest, frames: u32) -> Result<()> {
         if !(1..=MAX_FRAMES).contains(&frames) {
             return Err(Error::setting(format!(
                 "frames {frames} is out of range; choose 1 to {MAX_FRAMES}"
             )));
         }
         Ok(())
+    }
+
+    fn nearest_frames(&self, _m: &Manifest, frames: u32) -> u32 {
+        frames.clamp(1, MAX_FRAMES)
+    }
+
+    fn frames_for_latents(&self, _m: &Manifest, latent_frames: u32) -> u32 {
+        latent_frames
     }
 
     fn latent_shape(&self, m: &Manifest, frames: u32, width: u32, height: u32) -> Vec<usize> {
@@ -78,8 +86,13 @@ mod tests {
 
     #[test]
     fn frame_limits() {
-        assert!(Unet3d.check_frames(0).is_err());
-        assert!(Unet3d.check_frames(MAX_FRAMES + 1).is_err());
-        assert!(Unet3d.check_frames(16).is_ok());
+        let m = crate::package::Manifest::parse(
+            crate::package::manifest::tests::SAMPLE,
+            std::path::Path::new("m.json"),
+        )
+        .expect("sample manifest");
+        assert!(Unet3d.check_frames(&m, 0).is_err());
+        assert!(Unet3d.check_frames(&m, MAX_FRAMES + 1).is_err());
+        assert!(Unet3d.check_frames(&m, 16).is_ok());
     }
 }

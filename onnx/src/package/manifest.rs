@@ -20,6 +20,9 @@ pub enum FamilyName {
     Unet3d,
     /// Stable Diffusion stills: UNet2D over `[B, C, h, w]`.
     Sd,
+    /// Wan 2.1 / 2.2 (WanPipeline): a diffusion transformer over `[B, C, F', h, w]` with a
+    /// causal video VAE (4x temporal compression) decoded by a stateful step graph.
+    Wan,
 }
 
 impl FamilyName {
@@ -27,6 +30,7 @@ impl FamilyName {
         match self {
             Self::Unet3d => "unet3d",
             Self::Sd => "sd",
+            Self::Wan => "wan",
         }
     }
 }
@@ -59,6 +63,12 @@ pub struct VaeSettings {
     pub shift_factor: f32,
     #[serde(default = "default_chunk")]
     pub decode_chunk_frames: u32,
+    /// Per-channel latent statistics (Wan): the pipeline hands the VAE `x * std + mean`
+    /// instead of dividing by `scaling_factor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latents_mean: Option<Vec<f32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latents_std: Option<Vec<f32>>,
 }
 
 fn default_chunk() -> u32 {
@@ -144,6 +154,11 @@ pub struct VaeGraphSpec {
     pub path: String,
     pub input: String,
     pub output: String,
+    /// A step graph over `[B, C, T, h, w]` chunks whose causal caches are inputs `cache_in_<i>`
+    /// and outputs `cache_out_<i>` (docs/model-package.md, "stateful VAE graphs"); otherwise a
+    /// per-frame graph over `[N, C, h, w]`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stateful: bool,
 }
 
 /// The whole manifest.
@@ -158,6 +173,10 @@ pub struct Manifest {
     pub spatial_compression: u32,
     #[serde(default = "one")]
     pub temporal_compression: u32,
+    /// What width and height must be multiples of (the VAE's factor times the transformer's
+    /// patch); absent: `spatial_compression`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_multiple: Option<u32>,
     pub native: Native,
     pub vae: VaeSettings,
     #[serde(default = "yes")]
@@ -165,6 +184,12 @@ pub struct Manifest {
     pub tokenizer: TokenizerSpec,
     pub text_encoder: TextEncoderSpec,
     pub denoiser: DenoiserSpec,
+    /// Wan 2.2 A14B: the low-noise transformer, which takes over from `denoiser` for timesteps
+    /// below `boundary_ratio` x the scheduler's `num_train_timesteps`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denoiser_2: Option<DenoiserSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boundary_ratio: Option<f32>,
     pub vae_decoder: VaeGraphSpec,
     #[serde(default)]
     pub vae_encoder: Option<VaeGraphSpec>,
@@ -258,7 +283,7 @@ impl Manifest {
         let m: Manifest = serde_json::from_str(text).map_err(|e| {
             Error::package(format!(
                 "{} is not a valid Promptreel manifest: {e}. See docs/model-package.md for the \
-                 fields (unknown fields are refused; `family` is one of: unet3d, sd)",
+                 fields (unknown fields are refused; `family` is one of: unet3d, sd, wan)",
                 path.display()
             ))
         })?;
@@ -307,10 +332,82 @@ impl Manifest {
                 self.spatial_compression
             ));
         }
-        if self.temporal_compression != 1 {
+        match self.family {
+            FamilyName::Wan if !(1..=8).contains(&self.temporal_compression) => {
+                return bad(format!(
+                    "temporal_compression {} is out of range 1..=8",
+                    self.temporal_compression
+                ));
+            }
+            FamilyName::Unet3d | FamilyName::Sd if self.temporal_compression != 1 => {
+                return bad(format!(
+                    "temporal_compression {} is not supported by the {} family (1 expected)",
+                    self.temporal_compression,
+                    self.family.as_str()
+                ));
+            }
+            _ => {}
+        }
+        if let Some(k) = self.size_multiple
+            && (k == 0 || k > 256 || k % self.spatial_compression != 0)
+        {
             return bad(format!(
-                "temporal_compression {} is not supported by the {} family (1 expected)",
-                self.temporal_compression,
+                "size_multiple {k} must be a multiple of spatial_compression {} and at most 256",
+                self.spatial_compression
+            ));
+        }
+        match (&self.vae.latents_mean, &self.vae.latents_std) {
+            (None, None) => {}
+            (Some(mean), Some(std)) => {
+                let c = self.latent_channels as usize;
+                if mean.len() != c || std.len() != c {
+                    return bad(format!(
+                        "vae.latents_mean and vae.latents_std need {c} values each (one per latent \
+                         channel), not {} and {}",
+                        mean.len(),
+                        std.len()
+                    ));
+                }
+                if mean.iter().any(|v| !v.is_finite())
+                    || std.iter().any(|v| !(v.is_finite() && *v > 0.0))
+                {
+                    return bad(
+                        "vae.latents_mean must be finite and vae.latents_std positive".into(),
+                    );
+                }
+            }
+            _ => return bad("vae.latents_mean and vae.latents_std go together".into()),
+        }
+        match (&self.denoiser_2, self.boundary_ratio) {
+            (None, None) => {}
+            (Some(_), Some(r)) if r > 0.0 && r < 1.0 => {}
+            (Some(_), Some(r)) => {
+                return bad(format!(
+                    "boundary_ratio {r} must be between 0 and 1 (Wan 2.2: 0.875)"
+                ));
+            }
+            _ => {
+                return bad(
+                    "denoiser_2 and boundary_ratio go together (the second transformer takes over \
+                     below the boundary)"
+                        .into(),
+                );
+            }
+        }
+        if self.family == FamilyName::Wan {
+            if self.text_encoder.attention_mask.is_none() {
+                return bad("a wan package's text encoder takes an attention mask: set \
+                     text_encoder.attention_mask (the exporter writes \"attention_mask\")"
+                    .into());
+            }
+            if !self.vae_decoder.stateful {
+                return bad("a wan package's VAE decoder is a stateful step graph: set \
+                     vae_decoder.stateful to true (export it with tools/export.py)"
+                    .into());
+            }
+        } else if self.vae_decoder.stateful {
+            return bad(format!(
+                "the {} family decodes frame by frame; vae_decoder.stateful is for wan packages",
                 self.family.as_str()
             ));
         }
@@ -347,7 +444,7 @@ impl Manifest {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) const SAMPLE: &str = r#"{
@@ -395,12 +492,15 @@ mod tests {
 
     #[test]
     fn wrong_family_is_refused_with_the_valid_names() {
-        let text = SAMPLE.replace("\"unet3d\"", "\"wan\"");
+        let text = SAMPLE.replace("\"unet3d\"", "\"ltx\"");
         let err = parse(&text)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(err.contains("wan") && err.contains("unet3d, sd"), "{err}");
+        assert!(
+            err.contains("ltx") && err.contains("unet3d, sd, wan"),
+            "{err}"
+        );
     }
 
     #[test]

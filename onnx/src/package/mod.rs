@@ -21,6 +21,8 @@ use crate::tokenizer::PromptTokenizer;
 pub enum GraphRole {
     TextEncoder,
     Denoiser,
+    /// Wan 2.2 A14B's low-noise transformer (`denoiser_2` in the manifest).
+    Denoiser2,
     VaeDecoder,
     VaeEncoder,
 }
@@ -30,6 +32,7 @@ impl GraphRole {
         match self {
             Self::TextEncoder => "text encoder",
             Self::Denoiser => "denoiser",
+            Self::Denoiser2 => "low-noise denoiser",
             Self::VaeDecoder => "VAE decoder",
             Self::VaeEncoder => "VAE encoder",
         }
@@ -87,6 +90,9 @@ impl ModelPackage {
             (GraphRole::Denoiser, manifest.denoiser.path.clone()),
             (GraphRole::VaeDecoder, manifest.vae_decoder.path.clone()),
         ];
+        if let Some(d2) = &manifest.denoiser_2 {
+            specs.push((GraphRole::Denoiser2, d2.path.clone()));
+        }
         if let Some(enc) = &manifest.vae_encoder {
             specs.push((GraphRole::VaeEncoder, enc.path.clone()));
         }

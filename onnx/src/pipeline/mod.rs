@@ -6,12 +6,14 @@
 //! Cancellation is checked before every denoiser call and every VAE chunk, so a cancel returns
 //! within one step.
 
+mod decode;
 mod request;
 
 use std::time::Instant;
 
 pub use request::{
-    GenerateRequest, MAX_GUIDANCE, MAX_OUTPUT_VALUES, MAX_SIDE, MAX_STEPS, Settings,
+    GenerateRequest, MAX_GUIDANCE, MAX_OUTPUT_VALUES, MAX_SIDE, MAX_STEPS, MAX_TEXT_TOKENS,
+    Settings, Snapped, size_multiple, snap,
 };
 
 use crate::control::{Observer, Phase, Progress};
@@ -19,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::noise::SeededNoise;
 use crate::package::GraphRole;
-use crate::runtime::{Graph, Input, Provider, TensorF32};
+use crate::runtime::{Graph, Input, MemoryMode, Provider, TensorF32};
 use crate::scheduler::{self, Scheduler};
 use crate::video::{Timings, Video};
 
@@ -39,6 +41,7 @@ pub fn generate(
         started,
         timings: Timings::default(),
         warnings: Vec::new(),
+        providers: Vec::new(),
     };
 
     // 1. Check inputs.
@@ -51,18 +54,26 @@ pub fn generate(
     // 2. Encode the prompts (negative first, as diffusers orders the CFG batch).
     let guided = settings.uses_guidance();
     let text_encoder = run.session(model, GraphRole::TextEncoder)?;
-    let cond = run.encode(model, &text_encoder, &req.prompt, "prompt")?;
+    let tokens = settings.text_tokens as usize;
+    let cond = run.encode(model, &text_encoder, &req.prompt, "prompt", tokens)?;
     let uncond = if guided {
         Some(run.encode(
             model,
             &text_encoder,
             &req.negative_prompt,
             "negative prompt",
+            tokens,
         )?)
     } else {
         None
     };
     run.report(Phase::EncodingPrompt, 1, 1, ENCODE_SHARE);
+    let sequential = model.memory_mode() == MemoryMode::Sequential;
+    if sequential {
+        // The text encoder (UMT5-XXL: 11 GB in fp16) is done for this generation.
+        drop(text_encoder);
+        model.release(GraphRole::TextEncoder);
+    }
 
     // 3. Timesteps.
     let (kind, karras) = settings
@@ -85,7 +96,20 @@ pub fn generate(
     }
 
     // 5. Denoising loop.
-    let denoiser = run.session(model, GraphRole::Denoiser)?;
+    // A phase starts with a report of 0 done, after the previous phase's session is released
+    // and before this one's loads (the CLI files its per-phase memory peaks by these).
+    run.report(Phase::Denoising, 0, timesteps.len(), ENCODE_SHARE);
+    // Wan 2.2 A14B: the high-noise transformer runs while t >= boundary, then the low-noise
+    // one with its own guidance (WanPipeline's rule).
+    let boundary = m.boundary_ratio.map(|r| {
+        r * model
+            .package()
+            .scheduler_config()
+            .num_train_timesteps
+            .unwrap_or(1000) as f32
+    });
+    let mut stage = Stage::High;
+    let mut denoiser = run.session(model, GraphRole::Denoiser)?;
     let batch_cfg = m.cfg_batch;
     let mut step_noise = SeededNoise::for_steps(req.seed);
     let per_sample: usize = shape.iter().product();
@@ -104,26 +128,48 @@ pub fn generate(
     };
     for (i, &t) in timesteps.iter().enumerate() {
         run.check_cancel()?;
+        if stage == Stage::High && boundary.is_some_and(|b| t < b) {
+            if sequential {
+                // only the transformer in use stays loaded
+                drop(denoiser);
+                model.release(GraphRole::Denoiser);
+            }
+            denoiser = run.session(model, GraphRole::Denoiser2)?;
+            stage = Stage::Low;
+        }
+        let (spec, g) = match stage {
+            Stage::High => (&m.denoiser, settings.guidance),
+            Stage::Low => (
+                m.denoiser_2.as_ref().unwrap_or(&m.denoiser),
+                settings.guidance_2,
+            ),
+        };
         let step_started = Instant::now();
         model_in.copy_from_slice(&latents);
         sched.scale_model_input(&mut model_in, i);
+        let call = Call {
+            graph: &denoiser,
+            spec,
+            shape: &shape,
+            t,
+        };
         match (&uncond, batched.as_mut()) {
             (None, _) => {
-                let out = run.denoise(model, &denoiser, &model_in, &shape, t, &cond, 1)?;
+                let out = run.denoise(&call, &model_in, &cond, 1)?;
                 guided_out.copy_from_slice(&out.data);
             }
             (Some(_), Some((ehs, both))) => {
                 both[..per_sample].copy_from_slice(&model_in);
                 both[per_sample..].copy_from_slice(&model_in);
-                let out = run.denoise(model, &denoiser, both, &shape, t, ehs, 2)?;
+                let out = run.denoise(&call, both, ehs, 2)?;
                 let (u, c) = out.data.split_at(per_sample);
-                guide(&mut guided_out, u, c, settings.guidance);
+                guide(&mut guided_out, u, c, g);
             }
             (Some(uncond), None) => {
-                let u = run.denoise(model, &denoiser, &model_in, &shape, t, uncond, 1)?;
+                let u = run.denoise(&call, &model_in, uncond, 1)?;
                 run.check_cancel()?;
-                let c = run.denoise(model, &denoiser, &model_in, &shape, t, &cond, 1)?;
-                guide(&mut guided_out, &u.data, &c.data, settings.guidance);
+                let c = run.denoise(&call, &model_in, &cond, 1)?;
+                guide(&mut guided_out, &u.data, &c.data, g);
             }
         }
         sched.step(&guided_out, i, &mut latents, &mut step_noise)?;
@@ -133,52 +179,38 @@ pub fn generate(
         run.report(Phase::Denoising, i + 1, timesteps.len(), frac);
     }
 
+    if sequential {
+        drop(denoiser);
+        model.release(match stage {
+            Stage::High => GraphRole::Denoiser,
+            Stage::Low => GraphRole::Denoiser2,
+        });
+    }
+
     // 6. Decode, a bounded number of frames at a time.
-    let vae = run.session(model, GraphRole::VaeDecoder)?;
-    let scale = 1.0 / m.vae.scaling_factor;
-    let shift = m.vae.shift_factor;
-    latents.iter_mut().for_each(|x| *x = *x * scale + shift);
-    let lat = TensorF32::new(shape, latents)?;
-    let per_frame = model.family().frames_first(&lat)?;
-    let (n_frames, c, h, w) = match per_frame.shape.as_slice() {
-        &[f, c, h, w] => (f, c, h, w),
-        s => {
-            return Err(Error::package(format!(
-                "unexpected frame latent shape {s:?}"
-            )));
-        }
+    let chunks = if m.vae_decoder.stateful || shape.len() == 5 {
+        shape.get(2).copied().unwrap_or(1)
+    } else {
+        1
     };
-    let chunk = (m.vae.decode_chunk_frames as usize).max(1);
-    let frame_len = c * h * w;
+    run.report(Phase::Decoding, 0, chunks, 1.0 - DECODE_SHARE);
+    let vae = run.session(model, GraphRole::VaeDecoder)?;
+    denormalize(m, &mut latents)?;
+    let lat = TensorF32::new(shape, latents)?;
     let (width, height) = (settings.width as usize, settings.height as usize);
-    let mut frames = Vec::with_capacity(n_frames * width * height * 3);
-    let mut f0 = 0;
-    while f0 < n_frames {
-        run.check_cancel()?;
-        let n = chunk.min(n_frames - f0);
-        let data = &per_frame.data[f0 * frame_len..(f0 + n) * frame_len];
-        let input_shape = [n, c, h, w];
-        let (out, took) = vae.run(
-            &[(
-                m.vae_decoder.input.as_str(),
-                Input::F32 {
-                    shape: &input_shape,
-                    data,
-                },
-            )],
-            &m.vae_decoder.output,
-        )?;
-        run.timings.vae_decoder += took;
-        // 7. Post-process: [n, 3, H, W] in [-1, 1] -> [n, H, W, 3] in [0, 1].
-        append_rgb(&mut frames, &out, n, width, height, vae.path())?;
-        f0 += n;
-        let frac = 1.0 - DECODE_SHARE + DECODE_SHARE * f0 as f32 / n_frames as f32;
-        run.report(Phase::Decoding, f0, n_frames, frac);
+    let (frames, n_frames) = if m.vae_decoder.stateful {
+        decode::stateful(&mut run, m, &vae, &lat, width, height)?
+    } else {
+        decode::per_frame(&mut run, model, &vae, &lat, width, height)?
+    };
+    if sequential {
+        drop(vae);
+        model.release(GraphRole::VaeDecoder);
     }
 
     run.timings.total = started.elapsed();
-    let providers = model
-        .providers()
+    // Recorded as the sessions were taken: in sequential mode they are gone by now.
+    let providers = std::mem::take(&mut run.providers)
         .into_iter()
         .map(|(role, p): (GraphRole, Provider)| (role.label().to_string(), p.label().to_string()))
         .collect();
@@ -197,6 +229,21 @@ pub fn generate(
     })
 }
 
+/// Which of a two-transformer model's denoisers runs (one-transformer models stay `High`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    High,
+    Low,
+}
+
+/// What one denoiser call needs besides its inputs.
+struct Call<'a> {
+    graph: &'a Graph,
+    spec: &'a crate::package::manifest::DenoiserSpec,
+    shape: &'a [usize],
+    t: f32,
+}
+
 /// Classifier-free guidance (Ho & Salimans 2022, eq. 6): u + g (c - u).
 fn guide(out: &mut [f32], uncond: &[f32], cond: &[f32], g: f32) {
     for ((o, &u), &c) in out.iter_mut().zip(uncond).zip(cond) {
@@ -204,33 +251,31 @@ fn guide(out: &mut [f32], uncond: &[f32], cond: &[f32], g: f32) {
     }
 }
 
-/// Appends decoded frames `[n, 3, H, W]` as interleaved RGB in [0, 1].
-fn append_rgb(
-    frames: &mut Vec<f32>,
-    out: &TensorF32,
-    n: usize,
-    width: usize,
-    height: usize,
-    vae_path: &std::path::Path,
-) -> Result<()> {
-    if out.shape != [n, 3, height, width] {
-        return Err(Error::package(format!(
-            "the VAE decoder {} returned shape {:?}, expected {:?}; its spatial factor does not \
-             match spatial_compression in promptreel.json",
-            vae_path.display(),
-            out.shape,
-            [n, 3, height, width]
-        )));
-    }
-    let plane = width * height;
-    for f in 0..n {
-        let base = f * 3 * plane;
-        let (r, rest) = out.data[base..base + 3 * plane].split_at(plane);
-        let (g, b) = rest.split_at(plane);
-        for i in 0..plane {
-            for v in [r[i], g[i], b[i]] {
-                frames.push((v * 0.5 + 0.5).clamp(0.0, 1.0));
+/// Hands the final latents to the VAE's space: `x * std + mean` per channel where the package
+/// has latent statistics (Wan, computed as WanPipeline does: `x / (1 / std) + mean` in f32),
+/// else `x / scaling_factor + shift_factor`.
+fn denormalize(m: &crate::package::Manifest, latents: &mut [f32]) -> Result<()> {
+    match (&m.vae.latents_mean, &m.vae.latents_std) {
+        (Some(mean), Some(std)) => {
+            let c = mean.len();
+            let per_channel = latents.len() / c.max(1);
+            if per_channel * c != latents.len() {
+                return Err(Error::package(format!(
+                    "vae.latents_mean has {c} values but the latents do not split into {c} channels"
+                )));
             }
+            // batch 1: [1, C, ...] is C contiguous blocks
+            for (ci, block) in latents.chunks_mut(per_channel).enumerate() {
+                let inv = 1.0f32 / std[ci];
+                for x in block {
+                    *x = *x / inv + mean[ci];
+                }
+            }
+        }
+        _ => {
+            let scale = 1.0 / m.vae.scaling_factor;
+            let shift = m.vae.shift_factor;
+            latents.iter_mut().for_each(|x| *x = *x * scale + shift);
         }
     }
     Ok(())
@@ -242,6 +287,8 @@ struct Run<'o> {
     started: Instant,
     timings: Timings,
     warnings: Vec<String>,
+    /// The provider each graph's session ran on.
+    providers: Vec<(GraphRole, Provider)>,
 }
 
 impl Run<'_> {
@@ -258,6 +305,9 @@ impl Run<'_> {
         let started = Instant::now();
         let g = model.graph(role)?;
         self.timings.session_load += started.elapsed();
+        if !self.providers.iter().any(|(r, _)| *r == role) {
+            self.providers.push((role, g.provider()));
+        }
         Ok(g)
     }
 
@@ -272,14 +322,26 @@ impl Run<'_> {
         self.observer.progress(&p);
     }
 
-    /// Tokenises and encodes one prompt into `[1, T, D]` hidden states.
-    fn encode(&mut self, model: &Model, te: &Graph, prompt: &str, what: &str) -> Result<TensorF32> {
+    /// Tokenises and encodes one prompt into `[1, T, D]` hidden states (`T` = `tokens`).
+    fn encode(
+        &mut self,
+        model: &Model,
+        te: &Graph,
+        prompt: &str,
+        what: &str,
+        tokens: usize,
+    ) -> Result<TensorF32> {
         let m = model.package().manifest();
-        let enc = model.package().tokenizer().encode(prompt)?;
+        let family = model.family();
+        let prompt = family.clean_prompt(prompt);
+        let enc = model
+            .package()
+            .tokenizer()
+            .encode_with_length(&prompt, tokens)?;
         if enc.truncated_tokens > 0 {
             self.warnings.push(format!(
-                "the {what} is too long: the model reads {} tokens, so the last {} were ignored",
-                model.package().tokenizer().max_length(),
+                "the {what} is too long: the model reads {tokens} tokens, so the last {} were \
+                 ignored",
                 enc.truncated_tokens
             ));
         }
@@ -306,25 +368,29 @@ impl Run<'_> {
                 },
             ));
         }
-        let (out, took) = te.run(&inputs, &m.text_encoder.output)?;
+        let (mut out, took) = te.run(&inputs, &m.text_encoder.output)?;
         self.timings.text_encoder += took;
+        if family.zero_text_padding() {
+            // WanPipeline keeps the first sum(mask) rows and pads with zeros.
+            let kept = enc.attention_mask.iter().filter(|&&v| v > 0).count();
+            let width = out.shape.last().copied().unwrap_or(0);
+            if let Some(rest) = out.data.get_mut(kept * width..) {
+                rest.fill(0.0);
+            }
+        }
         Ok(out)
     }
 
     /// One denoiser call on `batch` copies of the latent.
-    #[allow(clippy::too_many_arguments)]
     fn denoise(
         &mut self,
-        model: &Model,
-        unet: &Graph,
+        call: &Call<'_>,
         sample: &[f32],
-        shape: &[usize],
-        t: f32,
         ehs: &TensorF32,
         batch: usize,
     ) -> Result<TensorF32> {
-        let d = &model.package().manifest().denoiser;
-        let mut sample_shape = shape.to_vec();
+        let (unet, d, t) = (call.graph, call.spec, call.t);
+        let mut sample_shape = call.shape.to_vec();
         sample_shape[0] = batch;
         // The timestep is a scalar or one value per batch item, as the graph declares.
         let ts_rank = unet.input(&d.timestep).map_or(0, |p| p.shape.len());

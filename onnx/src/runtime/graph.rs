@@ -23,6 +23,8 @@ pub struct SessionOptions {
     pub device: Device,
     /// Intra-op threads; 0 lets ONNX Runtime choose (one per physical core).
     pub intra_threads: usize,
+    /// Which sessions stay loaded between the phases of a generation.
+    pub memory: MemoryMode,
 }
 
 impl Default for SessionOptions {
@@ -30,6 +32,44 @@ impl Default for SessionOptions {
         Self {
             device: Device::Auto,
             intra_threads: 0,
+            memory: MemoryMode::Auto,
+        }
+    }
+}
+
+/// Whether a model keeps every graph's session loaded, or only the running phase's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MemoryMode {
+    /// Sequential when the package's weights exceed half of the memory available, else
+    /// resident.
+    #[default]
+    Auto,
+    /// Every session stays loaded: the next generation starts at once.
+    Resident,
+    /// Each graph's session is released when its phase ends (the text encoder after the prompts,
+    /// the denoiser after the loop, the VAE after decoding): the peak is about the largest
+    /// graph, not the sum, and each generation loads its graphs again.
+    Sequential,
+}
+
+impl MemoryMode {
+    /// Parses `auto`, `resident` or `sequential`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "resident" => Ok(Self::Resident),
+            "sequential" => Ok(Self::Sequential),
+            other => Err(Error::setting(format!(
+                "memory mode {other:?} is not one of auto, resident, sequential"
+            ))),
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Resident => "resident",
+            Self::Sequential => "sequential",
         }
     }
 }
@@ -231,6 +271,16 @@ impl Graph {
     /// Runs the graph on named inputs and returns the named output as f32, plus the time ONNX
     /// Runtime spent (conversion excluded).
     pub fn run(&self, inputs: &[(&str, Input<'_>)], output: &str) -> Result<(TensorF32, Duration)> {
+        let (mut out, took) = self.run_many(inputs, &[output])?;
+        Ok((out.remove(0), took))
+    }
+
+    /// Runs the graph and returns the named outputs, in the order asked, as f32.
+    pub fn run_many(
+        &self,
+        inputs: &[(&str, Input<'_>)],
+        outputs: &[&str],
+    ) -> Result<(Vec<TensorF32>, Duration)> {
         let mut values: Vec<(String, DynValue)> = Vec::with_capacity(inputs.len());
         for (name, input) in inputs {
             let port = self.input(name).ok_or_else(|| {
@@ -249,19 +299,22 @@ impl Graph {
         }
         let mut session = self.session.lock();
         let started = Instant::now();
-        let outputs = session
+        let results = session
             .run(values)
             .map_err(|e| Error::inference(format_args!("run the {}", self.role), e))?;
         let elapsed = started.elapsed();
-        let value = outputs.get(output).ok_or_else(|| {
-            Error::package(format!(
-                "the {} graph {} has no output named {output:?}",
-                self.role,
-                self.path.display()
-            ))
-        })?;
-        let tensor = self.from_value(value)?;
-        Ok((tensor, elapsed))
+        let mut tensors = Vec::with_capacity(outputs.len());
+        for &name in outputs {
+            let value = results.get(name).ok_or_else(|| {
+                Error::package(format!(
+                    "the {} graph {} has no output named {name:?}",
+                    self.role,
+                    self.path.display()
+                ))
+            })?;
+            tensors.push(self.from_value(value)?);
+        }
+        Ok((tensors, elapsed))
     }
 
     fn to_value(&self, port: &Port, input: &Input<'_>) -> Result<DynValue> {

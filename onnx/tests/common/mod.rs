@@ -18,6 +18,7 @@ pub fn cpu(threads: usize) -> SessionOptions {
     SessionOptions {
         device: Device::Cpu,
         intra_threads: threads,
+        ..Default::default()
     }
 }
 

@@ -37,6 +37,11 @@ pub struct RuntimeArgs {
     /// ONNX Runtime intra-op threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// auto, resident (keep every graph loaded) or sequential (load each graph for its phase
+    /// only: peak memory about the largest graph). auto = sequential when the model's weights
+    /// exceed half of the free memory.
+    #[arg(long, default_value = "auto")]
+    pub memory_mode: String,
 }
 
 #[derive(Args)]
@@ -57,6 +62,9 @@ pub struct GenerateArgs {
     /// Classifier-free guidance scale (1 = off).
     #[arg(long, default_value_t = 7.5)]
     pub guidance: f32,
+    /// Wan 2.2 A14B: guidance of the low-noise transformer's steps (default: --guidance).
+    #[arg(long, value_name = "SCALE")]
+    pub guidance_2: Option<f32>,
     /// Frame count (default: the model's).
     #[arg(long)]
     pub frames: Option<u32>,
@@ -67,6 +75,9 @@ pub struct GenerateArgs {
     /// ddim, euler, euler-a, dpm++2m, dpm++2m-karras, flow-euler or unipc (default: the model's).
     #[arg(long)]
     pub scheduler: Option<String>,
+    /// Text tokens per prompt, for Wan models (default: the package's; WanPipeline's is 512).
+    #[arg(long, value_name = "N")]
+    pub max_sequence_length: Option<u32>,
     /// Start from these initial latents (float32 .npy) instead of seeded noise.
     #[arg(long, value_name = "FILE.npy")]
     pub latents: Option<PathBuf>,

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use promptreel_engine::{
-    Device, Error, GenerateRequest, Observer, Progress, Result, SessionOptions, Video, generate,
-    npy, registry,
+    Device, Error, GenerateRequest, MemoryMode, Observer, Phase, Progress, Result, SessionOptions,
+    Video, generate, npy, registry,
 };
 
 use crate::args::{GenerateArgs, RuntimeArgs};
@@ -28,11 +28,13 @@ pub fn run(a: GenerateArgs) -> Result<()> {
         seed: a.seed,
         steps: a.steps,
         guidance: a.guidance,
+        guidance_2: a.guidance_2,
         frames: a.frames,
         width: a.width,
         height: a.height,
         scheduler: a.scheduler.clone(),
         initial_latents: a.latents.as_deref().map(npy::read_f32).transpose()?,
+        max_sequence_length: a.max_sequence_length,
     };
     let model = registry::get(
         &model_dir,
@@ -57,7 +59,7 @@ pub fn run(a: GenerateArgs) -> Result<()> {
         output::write_npy(&video, &a.out.join("frames.npy"))?;
     }
     if let Some(path) = &a.report {
-        output::write_report(&video, &req, &model, path)?;
+        output::write_report(&video, &req, &model, &bar.peaks, path)?;
     }
     println!("{}", summary(&video, written, &a.out));
     Ok(())
@@ -83,6 +85,7 @@ pub fn session_options(r: &RuntimeArgs) -> Result<SessionOptions> {
     Ok(SessionOptions {
         device: Device::parse(&r.device)?,
         intra_threads: r.threads,
+        memory: MemoryMode::parse(&r.memory_mode)?,
     })
 }
 
@@ -115,8 +118,13 @@ fn default_model() -> Result<PathBuf> {
         })
 }
 
-/// A terminal progress bar with ETA (hidden when stderr is not a terminal).
-struct Bar(ProgressBar);
+/// A terminal progress bar with ETA (hidden when stderr is not a terminal), which also records
+/// the peak resident memory of each phase for the report.
+struct Bar {
+    bar: ProgressBar,
+    /// (phase, peak bytes) in the order the phases ran.
+    peaks: Vec<(Phase, u64)>,
+}
 
 impl Bar {
     fn new() -> Self {
@@ -127,11 +135,33 @@ impl Bar {
         .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         bar.enable_steady_tick(Duration::from_millis(200));
-        Self(bar)
+        promptreel_engine::memory::reset_peak();
+        Self {
+            bar,
+            peaks: Vec::new(),
+        }
     }
 
     fn finish(&self) {
-        self.0.finish_and_clear();
+        self.bar.finish_and_clear();
+    }
+
+    /// Files the peak since the last report and starts a new one. The work between two reports
+    /// belongs to the later one's phase (running its steps), except before a phase's opening
+    /// report (0 done): that is the end of the previous phase (releasing its session).
+    fn record_peak(&mut self, phase: Phase, done: usize) {
+        let phase = match self.peaks.last() {
+            Some(&(previous, _)) if done == 0 => previous,
+            _ => phase,
+        };
+        let Some(peak) = promptreel_engine::memory::peak_resident_bytes() else {
+            return;
+        };
+        match self.peaks.iter_mut().find(|(p, _)| *p == phase) {
+            Some((_, v)) => *v = (*v).max(peak),
+            None => self.peaks.push((phase, peak)),
+        }
+        promptreel_engine::memory::reset_peak();
     }
 }
 
@@ -168,8 +198,9 @@ impl Observer for Bar {
     }
 
     fn progress(&mut self, p: &Progress) {
-        self.0.set_position((p.fraction * 1000.0) as u64);
-        self.0
+        self.record_peak(p.phase, p.done);
+        self.bar.set_position((p.fraction * 1000.0) as u64);
+        self.bar
             .set_message(format!("{:?} {}/{}", p.phase, p.done, p.total));
     }
 }

@@ -1,7 +1,7 @@
 //! `promptreel inspect`.
 
-use promptreel_engine::package::GraphRole;
-use promptreel_engine::{ModelPackage, Result, registry};
+use promptreel_engine::package::{FamilyName, GraphRole, Manifest};
+use promptreel_engine::{ModelPackage, Result, Settings, budget, registry};
 
 use crate::args::InspectArgs;
 use crate::generate::session_options;
@@ -25,9 +25,30 @@ pub fn run(a: InspectArgs) -> Result<()> {
         m.latent_channels,
         m.spatial_compression
     );
+    println!("frames     {}", frame_rule(m));
     println!(
-        "tokenizer  {} tokens per prompt",
-        pkg.tokenizer().max_length()
+        "size       width and height multiples of {}",
+        promptreel_engine::pipeline::size_multiple(m)
+    );
+    println!(
+        "tokenizer  {} tokens per prompt{}",
+        pkg.tokenizer().max_length(),
+        if m.family == FamilyName::Wan {
+            " (generate --max-sequence-length N reads another length)"
+        } else {
+            ""
+        }
+    );
+    if m.vae.latents_mean.is_some() {
+        println!("latents    per-channel mean and std (x * std + mean before the VAE)");
+    }
+    println!(
+        "vae        {}",
+        if m.vae_decoder.stateful {
+            "stateful decoder: one latent frame per call, causal caches carried between calls"
+        } else {
+            "per-frame decoder"
+        }
     );
     println!(
         "scheduler  {}",
@@ -51,6 +72,7 @@ pub fn run(a: InspectArgs) -> Result<()> {
         "weights    {:.1} MB in all",
         pkg.weight_bytes() as f64 / 1e6
     );
+    memory_plan(&pkg, &a);
     if a.no_runtime {
         println!(
             "valid      files, manifest, tokenizer and scheduler check out (graphs not loaded)"
@@ -66,10 +88,17 @@ pub fn run(a: InspectArgs) -> Result<()> {
     for (role, provider) in model.providers() {
         let g = model.graph(role)?;
         let ports = |ps: &[promptreel_engine::runtime::Port]| {
-            ps.iter()
+            // a stateful graph's caches are summed up, not listed
+            let caches = ps.iter().filter(|p| p.name.starts_with("cache_")).count();
+            let mut list: Vec<String> = ps
+                .iter()
+                .filter(|p| !p.name.starts_with("cache_"))
                 .map(|p| format!("{} {:?} {:?}", p.name, p.elem, p.shape))
-                .collect::<Vec<_>>()
-                .join("; ")
+                .collect();
+            if caches > 0 {
+                list.push(format!("{caches} causal caches"));
+            }
+            list.join("; ")
         };
         println!(
             "{:<10} on {provider}: in [{}] out [{}]",
@@ -82,10 +111,83 @@ pub fn run(a: InspectArgs) -> Result<()> {
     Ok(())
 }
 
+/// The frame counts the model makes.
+fn frame_rule(m: &Manifest) -> String {
+    match m.family {
+        FamilyName::Sd => "1 (stills)".into(),
+        FamilyName::Wan => {
+            let t = m.temporal_compression.max(1);
+            format!(
+                "{t}k+1 (1, {}, {}, ...); native {}",
+                1 + t,
+                1 + 2 * t,
+                m.native.frames
+            )
+        }
+        FamilyName::Unet3d => format!("1 to 1024; native {}", m.native.frames),
+    }
+}
+
+/// The memory plan at the native size: the mode auto picks now, and the estimate per mode.
+fn memory_plan(pkg: &ModelPackage, a: &InspectArgs) {
+    let m = pkg.manifest();
+    let graphs = |r: GraphRole| pkg.graph(r).map_or(0, |g| g.bytes);
+    let phases = [
+        graphs(GraphRole::TextEncoder),
+        graphs(GraphRole::Denoiser).max(graphs(GraphRole::Denoiser2)),
+        graphs(GraphRole::VaeDecoder),
+    ];
+    let settings = Settings {
+        frames: m.native.frames,
+        width: m.native.width,
+        height: m.native.height,
+        steps: 1,
+        guidance: 5.0,
+        guidance_2: 5.0,
+        scheduler: None,
+        latent_shape: vec![],
+        text_tokens: m.tokenizer.max_length,
+    };
+    let size = budget::Size::of(m, &settings);
+    let resident = budget::estimate(
+        m,
+        phases.iter().sum::<u64>() + graphs(GraphRole::Denoiser2).min(graphs(GraphRole::Denoiser)),
+        &size,
+    );
+    let sequential = budget::Estimate {
+        phase_weights: Some(phases),
+        ..resident
+    };
+    let free = budget::system::available_memory();
+    let auto = match (a.runtime.memory_mode.as_str(), free) {
+        ("sequential", _) => "sequential (asked)",
+        ("resident", _) => "resident (asked)",
+        (_, Some(f)) if pkg.weight_bytes() > f / 2 => {
+            "sequential (weights exceed half the free memory)"
+        }
+        (_, Some(_)) => "resident (weights fit in half the free memory)",
+        (_, None) => "resident (free memory unknown)",
+    };
+    println!(
+        "memory     {auto}; at the native size with guidance: resident {}, sequential {} \
+         (largest phase: the {})",
+        budget::human(resident.total()),
+        budget::human(sequential.total()),
+        ["text encoder", "denoiser", "VAE decoder"][largest_phase(&sequential)]
+    );
+}
+
+fn largest_phase(e: &budget::Estimate) -> usize {
+    let [t, d, v] = e.phase_weights.unwrap_or_default();
+    let phases = [t, d + e.denoiser, v + e.vae_decoder];
+    (0..3).max_by_key(|&i| phases[i]).unwrap_or(1)
+}
+
 fn short(role: GraphRole) -> &'static str {
     match role {
         GraphRole::TextEncoder => "text",
         GraphRole::Denoiser => "denoiser",
+        GraphRole::Denoiser2 => "denoiser2",
         GraphRole::VaeDecoder => "vae-dec",
         GraphRole::VaeEncoder => "vae-enc",
     }

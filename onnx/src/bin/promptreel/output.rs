@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use promptreel_engine::{Error, GenerateRequest, Model, Result, TensorF32, Video, npy};
+use promptreel_engine::{Error, GenerateRequest, Model, Phase, Result, TensorF32, Video, npy};
 
 /// Quantises [0, 1] floats to 8 bits (round to nearest).
 fn to_u8(frame: &[f32]) -> Vec<u8> {
@@ -93,8 +93,20 @@ pub fn write_npy(v: &Video, path: &Path) -> Result<()> {
 }
 
 /// Writes the JSON report.
-pub fn write_report(v: &Video, req: &GenerateRequest, model: &Model, path: &Path) -> Result<()> {
+pub fn write_report(
+    v: &Video,
+    req: &GenerateRequest,
+    model: &Model,
+    phase_peaks: &[(Phase, u64)],
+    path: &Path,
+) -> Result<()> {
     let t = &v.timings;
+    // The process's peak is the largest phase's (the CLI restarts the peak at each report).
+    let peak = phase_peaks
+        .iter()
+        .map(|(_, b)| *b)
+        .chain(promptreel_engine::memory::peak_resident_bytes())
+        .max();
     let report = serde_json::json!({
         "model": {
             "path": model.package().root(),
@@ -129,7 +141,12 @@ pub fn write_report(v: &Video, req: &GenerateRequest, model: &Model, path: &Path
             "mean_per_step": t.seconds_per_step(),
         },
         "overhead_ratio": t.overhead_ratio(),
-        "peak_resident_bytes": promptreel_engine::memory::peak_resident_bytes(),
+        "peak_resident_bytes": peak,
+        "memory_mode": model.memory_mode().label(),
+        "peak_resident_bytes_by_phase": phase_peaks
+            .iter()
+            .map(|(p, b)| (p.label().to_string(), serde_json::Value::from(*b)))
+            .collect::<serde_json::Map<_, _>>(),
         "estimated_peak_bytes": v.memory_estimate.total(),
         "warnings": v.warnings,
     });

@@ -1,0 +1,199 @@
+//! Phase 6 and 7: VAE decoding in bounded chunks, then RGB frames in [0, 1].
+//!
+//! Two kinds of decoder graph:
+//! * per frame (SD's VAE, for unet3d and sd): `[N, C, h, w] -> [N, 3, H, W]`, run on
+//!   `decode_chunk_frames` frames at a time;
+//! * stateful (Wan's causal video VAE): `[1, C, 1, h, w]` plus its causal caches ->
+//!   `[1, 3, T, H, W]` plus the updated caches, run once per latent frame. The caches start
+//!   empty (zero frames, which the graph reads as "first chunk") and each call's go to the
+//!   next, so memory is one chunk's whatever the clip length (docs/model-package.md).
+
+use super::{DECODE_SHARE, Run};
+use crate::control::Phase;
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::package::Manifest;
+use crate::runtime::{Graph, Input, TensorF32};
+
+/// Decodes `[1, C, F, h, w]` / `[1, C, h, w]` latents with a per-frame decoder graph; returns
+/// the interleaved RGB frames and their count.
+pub(super) fn per_frame(
+    run: &mut Run<'_>,
+    model: &Model,
+    vae: &Graph,
+    latents: &TensorF32,
+    width: usize,
+    height: usize,
+) -> Result<(Vec<f32>, usize)> {
+    let m = model.package().manifest();
+    let per_frame = model.family().frames_first(latents)?;
+    let (n_frames, c, h, w) = match per_frame.shape.as_slice() {
+        &[f, c, h, w] => (f, c, h, w),
+        s => {
+            return Err(Error::package(format!(
+                "unexpected frame latent shape {s:?}"
+            )));
+        }
+    };
+    let chunk = (m.vae.decode_chunk_frames as usize).max(1);
+    let frame_len = c * h * w;
+    let mut frames = Vec::with_capacity(n_frames * width * height * 3);
+    let mut f0 = 0;
+    while f0 < n_frames {
+        run.check_cancel()?;
+        let n = chunk.min(n_frames - f0);
+        let data = &per_frame.data[f0 * frame_len..(f0 + n) * frame_len];
+        let input_shape = [n, c, h, w];
+        let (out, took) = vae.run(
+            &[(
+                m.vae_decoder.input.as_str(),
+                Input::F32 {
+                    shape: &input_shape,
+                    data,
+                },
+            )],
+            &m.vae_decoder.output,
+        )?;
+        run.timings.vae_decoder += took;
+        // [n, 3, H, W] in [-1, 1] -> [n, H, W, 3] in [0, 1].
+        check_decoded(&out, &[n, 3, height, width], vae)?;
+        append_rgb(&mut frames, &out.data, n, width * height);
+        f0 += n;
+        report(run, f0, n_frames);
+    }
+    Ok((frames, n_frames))
+}
+
+/// Decodes `[1, C, F', h, w]` latents with a stateful step graph, one latent frame per call.
+pub(super) fn stateful(
+    run: &mut Run<'_>,
+    m: &Manifest,
+    vae: &Graph,
+    latents: &TensorF32,
+    width: usize,
+    height: usize,
+) -> Result<(Vec<f32>, usize)> {
+    let &[1, c, f, h, w] = latents.shape.as_slice() else {
+        return Err(Error::package(format!(
+            "the stateful VAE decoder takes [1, C, F, h, w] latents, not {:?}",
+            latents.shape
+        )));
+    };
+    let spec = &m.vae_decoder;
+    let names = cache_names(vae);
+    // The first call's caches: zero frames (the graph's "first chunk" signal).
+    let mut caches: Vec<TensorF32> = names
+        .iter()
+        .map(|(input, _)| {
+            let channels = vae
+                .input(input)
+                .and_then(|p| p.shape.get(1).copied())
+                .filter(|&d| d > 0)
+                .unwrap_or(1) as usize;
+            TensorF32 {
+                shape: vec![1, channels, 0, 1, 1],
+                data: Vec::new(),
+            }
+        })
+        .collect();
+    let outputs: Vec<&str> = std::iter::once(spec.output.as_str())
+        .chain(names.iter().map(|(_, o)| o.as_str()))
+        .collect();
+    let plane = h * w;
+    let mut chunk = vec![0.0f32; c * plane];
+    let mut frames = Vec::new();
+    let mut n_frames = 0;
+    for fi in 0..f {
+        run.check_cancel()?;
+        // [1, C, F, h, w] -> this latent frame's [1, C, 1, h, w]
+        for ci in 0..c {
+            let src = (ci * f + fi) * plane;
+            chunk[ci * plane..(ci + 1) * plane].copy_from_slice(&latents.data[src..src + plane]);
+        }
+        let x_shape = [1, c, 1, h, w];
+        let mut inputs = vec![(
+            spec.input.as_str(),
+            Input::F32 {
+                shape: &x_shape,
+                data: &chunk,
+            },
+        )];
+        for ((name, _), cache) in names.iter().zip(&caches) {
+            inputs.push((
+                name.as_str(),
+                Input::F32 {
+                    shape: &cache.shape,
+                    data: &cache.data,
+                },
+            ));
+        }
+        let (mut out, took) = vae.run_many(&inputs, &outputs)?;
+        run.timings.vae_decoder += took;
+        let pixels = out.remove(0);
+        let t = match pixels.shape.as_slice() {
+            &[1, 3, t, hh, ww] if hh == height && ww == width && t > 0 => t,
+            s => {
+                return Err(Error::package(format!(
+                    "the VAE decoder {} returned shape {s:?} for latent frame {fi}; expected \
+                     [1, 3, T, {height}, {width}] (its factors must match spatial_compression in \
+                     promptreel.json)",
+                    vae.path().display()
+                )));
+            }
+        };
+        caches = out;
+        // [1, 3, T, H, W]: channel planes of T frames each -> T frames of interleaved RGB
+        let hw = width * height;
+        frames.reserve(t * hw * 3);
+        for ti in 0..t {
+            for i in 0..hw {
+                for ch in 0..3 {
+                    let v = pixels.data[(ch * t + ti) * hw + i];
+                    frames.push((v * 0.5 + 0.5).clamp(0.0, 1.0));
+                }
+            }
+        }
+        n_frames += t;
+        report(run, fi + 1, f);
+    }
+    Ok((frames, n_frames))
+}
+
+/// The graph's state: (input, output) name pairs `cache_in_<i>` / `cache_out_<i>`.
+fn cache_names(vae: &Graph) -> Vec<(String, String)> {
+    (0..)
+        .map(|i| (format!("cache_in_{i}"), format!("cache_out_{i}")))
+        .take_while(|(i, o)| vae.input(i).is_some() && vae.output(o).is_some())
+        .collect()
+}
+
+fn report(run: &mut Run<'_>, done: usize, total: usize) {
+    let frac = 1.0 - DECODE_SHARE + DECODE_SHARE * done as f32 / total as f32;
+    run.report(Phase::Decoding, done, total, frac);
+}
+
+fn check_decoded(out: &TensorF32, want: &[usize], vae: &Graph) -> Result<()> {
+    if out.shape != want {
+        return Err(Error::package(format!(
+            "the VAE decoder {} returned shape {:?}, expected {want:?}; its spatial factor does not \
+             match spatial_compression in promptreel.json",
+            vae.path().display(),
+            out.shape,
+        )));
+    }
+    Ok(())
+}
+
+/// Appends decoded frames `[n, 3, H, W]` (values in [-1, 1]) as interleaved RGB in [0, 1].
+fn append_rgb(frames: &mut Vec<f32>, data: &[f32], n: usize, plane: usize) {
+    for f in 0..n {
+        let base = f * 3 * plane;
+        let (r, rest) = data[base..base + 3 * plane].split_at(plane);
+        let (g, b) = rest.split_at(plane);
+        for i in 0..plane {
+            for v in [r[i], g[i], b[i]] {
+                frames.push((v * 0.5 + 0.5).clamp(0.0, 1.0));
+            }
+        }
+    }
+}
