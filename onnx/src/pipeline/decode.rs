@@ -81,24 +81,10 @@ pub(super) fn stateful(
     };
     let spec = &m.vae_decoder;
     let names = cache_names(vae);
-    // The first call's caches: zero frames (the graph's "first chunk" signal).
-    let mut caches: Vec<TensorF32> = names
-        .iter()
-        .map(|(input, _)| {
-            let channels = vae
-                .input(input)
-                .and_then(|p| p.shape.get(1).copied())
-                .filter(|&d| d > 0)
-                .unwrap_or(1) as usize;
-            TensorF32 {
-                shape: vec![1, channels, 0, 1, 1],
-                data: Vec::new(),
-            }
-        })
-        .collect();
-    let outputs: Vec<&str> = std::iter::once(spec.output.as_str())
-        .chain(names.iter().map(|(_, o)| o.as_str()))
-        .collect();
+    let state_in: Vec<&str> = names.iter().map(|(i, _)| i.as_str()).collect();
+    let state_out: Vec<&str> = names.iter().map(|(_, o)| o.as_str()).collect();
+    // None: the first call's caches are empty (zero frames), the graph's "first chunk" signal.
+    let mut state = None;
     let plane = h * w;
     let mut chunk = vec![0.0f32; c * plane];
     let mut frames = Vec::new();
@@ -111,23 +97,21 @@ pub(super) fn stateful(
             chunk[ci * plane..(ci + 1) * plane].copy_from_slice(&latents.data[src..src + plane]);
         }
         let x_shape = [1, c, 1, h, w];
-        let mut inputs = vec![(
+        let inputs = [(
             spec.input.as_str(),
             Input::F32 {
                 shape: &x_shape,
                 data: &chunk,
             },
         )];
-        for ((name, _), cache) in names.iter().zip(&caches) {
-            inputs.push((
-                name.as_str(),
-                Input::F32 {
-                    shape: &cache.shape,
-                    data: &cache.data,
-                },
-            ));
-        }
-        let (mut out, took) = vae.run_many(&inputs, &outputs)?;
+        let (mut out, next, took) = vae.run_stateful(
+            &inputs,
+            &state_in,
+            state.take(),
+            &[spec.output.as_str()],
+            &state_out,
+        )?;
+        state = Some(next);
         run.timings.vae_decoder += took;
         let pixels = out.remove(0);
         let t = match pixels.shape.as_slice() {
@@ -141,17 +125,12 @@ pub(super) fn stateful(
                 )));
             }
         };
-        caches = out;
         // [1, 3, T, H, W]: channel planes of T frames each -> T frames of interleaved RGB
         let hw = width * height;
         frames.reserve(t * hw * 3);
         for ti in 0..t {
-            for i in 0..hw {
-                for ch in 0..3 {
-                    let v = pixels.data[(ch * t + ti) * hw + i];
-                    frames.push((v * 0.5 + 0.5).clamp(0.0, 1.0));
-                }
-            }
+            let plane = |ch: usize| &pixels.data[(ch * t + ti) * hw..(ch * t + ti + 1) * hw];
+            interleave(&mut frames, plane(0), plane(1), plane(2));
         }
         n_frames += t;
         report(run, fi + 1, f);
@@ -190,10 +169,17 @@ fn append_rgb(frames: &mut Vec<f32>, data: &[f32], n: usize, plane: usize) {
         let base = f * 3 * plane;
         let (r, rest) = data[base..base + 3 * plane].split_at(plane);
         let (g, b) = rest.split_at(plane);
-        for i in 0..plane {
-            for v in [r[i], g[i], b[i]] {
-                frames.push((v * 0.5 + 0.5).clamp(0.0, 1.0));
-            }
-        }
+        interleave(frames, r, g, b);
     }
+}
+
+/// Appends one frame's R, G and B planes (values in [-1, 1]) as interleaved RGB in [0, 1].
+fn interleave(frames: &mut Vec<f32>, r: &[f32], g: &[f32], b: &[f32]) {
+    let to_unit = |v: f32| (v * 0.5 + 0.5).clamp(0.0, 1.0);
+    frames.extend(
+        r.iter()
+            .zip(g)
+            .zip(b)
+            .flat_map(|((&r, &g), &b)| [to_unit(r), to_unit(g), to_unit(b)]),
+    );
 }

@@ -112,6 +112,9 @@ pub enum Input<'a> {
     I64 { shape: &'a [usize], data: &'a [i64] },
 }
 
+/// A stateful graph's state between calls, kept as ONNX Runtime tensors.
+pub struct State(Vec<DynValue>);
+
 /// A loaded graph.
 pub struct Graph {
     role: &'static str,
@@ -281,25 +284,59 @@ impl Graph {
         inputs: &[(&str, Input<'_>)],
         outputs: &[&str],
     ) -> Result<(Vec<TensorF32>, Duration)> {
-        let mut values: Vec<(String, DynValue)> = Vec::with_capacity(inputs.len());
-        for (name, input) in inputs {
-            let port = self.input(name).ok_or_else(|| {
-                Error::package(format!(
-                    "the {} graph {} has no input named {name:?} (it has: {})",
+        let (out, _, took) = self.run_stateful(inputs, &[], None, outputs, &[])?;
+        Ok((out, took))
+    }
+
+    /// Runs a stateful graph: `state` (the previous call's, or `None` for the first call, which
+    /// gets empty tensors of zero frames `[1, C, 0, 1, 1]`) goes to the inputs `state_in`, and the
+    /// outputs `state_out` come back as the next call's state. The state stays in ONNX Runtime's
+    /// own tensors between calls: a video VAE's caches are hundreds of MB at full resolution, and
+    /// converting them to f32 vectors and back each call cost more than the decoding itself.
+    pub fn run_stateful(
+        &self,
+        inputs: &[(&str, Input<'_>)],
+        state_in: &[&str],
+        state: Option<State>,
+        outputs: &[&str],
+        state_out: &[&str],
+    ) -> Result<(Vec<TensorF32>, State, Duration)> {
+        let mut values: Vec<(String, DynValue)> = Vec::with_capacity(inputs.len() + state_in.len());
+        match state {
+            Some(State(previous)) if previous.len() == state_in.len() => {
+                for (name, v) in state_in.iter().zip(previous) {
+                    values.push((name.to_string(), v));
+                }
+            }
+            Some(State(previous)) => {
+                return Err(Error::package(format!(
+                    "the {} graph {} takes {} state tensors but {} came back from its last call",
                     self.role,
                     self.path.display(),
-                    self.inputs
-                        .iter()
-                        .map(|p| p.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?;
+                    state_in.len(),
+                    previous.len()
+                )));
+            }
+            None => {
+                for name in state_in {
+                    let port = self.port_in(name)?;
+                    let channels = port.shape.get(1).copied().filter(|&d| d > 0).unwrap_or(1);
+                    let shape = [1, channels as usize, 0, 1, 1];
+                    let empty = Input::F32 {
+                        shape: &shape,
+                        data: &[],
+                    };
+                    values.push((name.to_string(), self.to_value(port, &empty)?));
+                }
+            }
+        }
+        for (name, input) in inputs {
+            let port = self.port_in(name)?;
             values.push((name.to_string(), self.to_value(port, input)?));
         }
         let mut session = self.session.lock();
         let started = Instant::now();
-        let results = session
+        let mut results = session
             .run(values)
             .map_err(|e| Error::inference(format_args!("run the {}", self.role), e))?;
         let elapsed = started.elapsed();
@@ -314,7 +351,32 @@ impl Graph {
             })?;
             tensors.push(self.from_value(value)?);
         }
-        Ok((tensors, elapsed))
+        let mut next = Vec::with_capacity(state_out.len());
+        for &name in state_out {
+            next.push(results.remove(name).ok_or_else(|| {
+                Error::package(format!(
+                    "the {} graph {} has no output named {name:?}",
+                    self.role,
+                    self.path.display()
+                ))
+            })?);
+        }
+        Ok((tensors, State(next), elapsed))
+    }
+
+    fn port_in(&self, name: &str) -> Result<&Port> {
+        self.input(name).ok_or_else(|| {
+            Error::package(format!(
+                "the {} graph {} has no input named {name:?} (it has: {})",
+                self.role,
+                self.path.display(),
+                self.inputs
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
     }
 
     fn to_value(&self, port: &Port, input: &Input<'_>) -> Result<DynValue> {

@@ -6,5 +6,5 @@ pub mod graph;
 pub mod library;
 
 pub use device::{Device, Provider};
-pub use graph::{Graph, Input, MemoryMode, Port, SessionOptions, TensorF32};
+pub use graph::{Graph, Input, MemoryMode, Port, SessionOptions, State, TensorF32};
 pub use library::{Runtime, load, loaded, locate};
