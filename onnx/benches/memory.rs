@@ -18,6 +18,10 @@
 //! each doubling; a quadratic one (an unfused, MatMul-Softmax-MatMul export) by four times as
 //! much.
 //!
+//! The Wan configurations run the tiny Wan package in `resident` and `sequential` memory mode
+//! and print the peak of each phase; `-- wan-1.3B` runs the real-size random Wan 1.3B package
+//! that tools/wan_real_size.py builds (`PROMPTREEL_BENCH_WAN_REAL=/tmp/promptreel-wan13b/package`).
+//!
 //! `PROMPTREEL_BENCH_BEFORE` names a folder with older exports of the same packages
 //! (`default/`, `tiny-unet3d/`), for before/after figures; docs/benchmarks.md shows how to take
 //! them out of git. Configurations the engine refuses for memory print the estimate it refused.
@@ -40,6 +44,8 @@ struct Config {
     series: bool,
     /// Run only when asked for by name (minutes per step on two cores).
     on_request: bool,
+    /// The CLI's --memory-mode.
+    mode: &'static str,
 }
 
 const CONFIGS: &[Config] = &[
@@ -51,6 +57,7 @@ const CONFIGS: &[Config] = &[
         frames: 4,
         series: true,
         on_request: false,
+        mode: "auto",
     },
     Config {
         name: "default 8k tokens",
@@ -60,6 +67,7 @@ const CONFIGS: &[Config] = &[
         frames: 8,
         series: true,
         on_request: false,
+        mode: "auto",
     },
     Config {
         name: "default 16k tokens",
@@ -69,6 +77,7 @@ const CONFIGS: &[Config] = &[
         frames: 16,
         series: true,
         on_request: false,
+        mode: "auto",
     },
     Config {
         name: "default 32k tokens",
@@ -78,6 +87,7 @@ const CONFIGS: &[Config] = &[
         frames: 32,
         series: true,
         on_request: true,
+        mode: "auto",
     },
     Config {
         name: "tiny-unet3d 128x128x16",
@@ -87,6 +97,7 @@ const CONFIGS: &[Config] = &[
         frames: 16,
         series: false,
         on_request: false,
+        mode: "auto",
     },
     Config {
         name: "tiny-unet3d 256x256x16",
@@ -96,6 +107,50 @@ const CONFIGS: &[Config] = &[
         frames: 16,
         series: false,
         on_request: false,
+        mode: "auto",
+    },
+    // Wan: the stateful VAE and the memory modes. The per-phase peaks show what each mode holds.
+    Config {
+        name: "tiny-wan 256x256x17 resident",
+        package: "tiny-wan",
+        width: 256,
+        height: 256,
+        frames: 17,
+        series: false,
+        on_request: false,
+        mode: "resident",
+    },
+    Config {
+        name: "tiny-wan 256x256x17 sequential",
+        package: "tiny-wan",
+        width: 256,
+        height: 256,
+        frames: 17,
+        series: false,
+        on_request: false,
+        mode: "sequential",
+    },
+    // Wan2.1-T2V-1.3B's transformer at full size with random weights (tools/wan_real_size.py
+    // builds the package; set PROMPTREEL_BENCH_WAN_REAL to its folder; minutes per step).
+    Config {
+        name: "wan-1.3B 64x64x33 resident",
+        package: "env:PROMPTREEL_BENCH_WAN_REAL",
+        width: 64,
+        height: 64,
+        frames: 33,
+        series: false,
+        on_request: true,
+        mode: "resident",
+    },
+    Config {
+        name: "wan-1.3B 64x64x33 sequential",
+        package: "env:PROMPTREEL_BENCH_WAN_REAL",
+        width: 64,
+        height: 64,
+        frames: 33,
+        series: false,
+        on_request: true,
+        mode: "sequential",
     },
 ];
 
@@ -107,6 +162,9 @@ fn env_usize(name: &str) -> Option<usize> {
 }
 
 fn package_dir(name: &str, root: Option<&Path>) -> PathBuf {
+    if let Some(var) = name.strip_prefix("env:") {
+        return std::env::var_os(var).map(PathBuf::from).unwrap_or_default();
+    }
     if let Some(root) = root {
         return root.join(name);
     }
@@ -124,6 +182,8 @@ enum Outcome {
         estimate: u64,
         peak: u64,
         seconds_per_step: f64,
+        /// Peak per phase (encoding, denoising, decoding), from the CLI's report.
+        phases: Vec<(String, u64)>,
     },
     /// Refused for memory before starting: the engine's sentence.
     Refused(String),
@@ -155,6 +215,7 @@ fn run(c: &Config, model: &Path, steps: usize, threads: usize, scratch: &Path) -
         ])
         .args(["--guidance", &GUIDANCE.to_string(), "--seed", "1"])
         .args(["--threads", &threads.to_string()])
+        .args(["--memory-mode", c.mode])
         .arg("--report")
         .arg(&report)
         .arg("--out")
@@ -182,6 +243,14 @@ fn run(c: &Config, model: &Path, steps: usize, threads: usize, scratch: &Path) -
             estimate,
             peak,
             seconds_per_step,
+            phases: ["encoding", "denoising", "decoding"]
+                .iter()
+                .filter_map(|p| {
+                    v["peak_resident_bytes_by_phase"][p]
+                        .as_u64()
+                        .map(|b| (p.to_string(), b))
+                })
+                .collect(),
         },
         _ => Outcome::Failed(format!("no figures in the report {}", report.display())),
     }
@@ -195,8 +264,10 @@ fn tokens(model: &Path, c: &Config) -> Option<u64> {
         height: c.height,
         steps: 1,
         guidance: GUIDANCE,
+        guidance_2: GUIDANCE,
         scheduler: None,
         latent_shape: vec![],
+        text_tokens: m.tokenizer.max_length,
     };
     Some(attention_tokens(&m, &Size::of(&m, &settings)))
 }
@@ -220,6 +291,10 @@ fn table(
     let mut rows = Vec::new();
     for &(i, c) in configs {
         let model = package_dir(c.package, root);
+        if model.as_os_str().is_empty() {
+            println!("  {:<24} skipped: set {}", c.name, &c.package[4..]);
+            continue;
+        }
         let _ = std::fs::create_dir_all(&scratch);
         let t = tokens(&model, c).unwrap_or(0);
         let outcome = run(c, &model, steps, threads, &scratch);
@@ -228,15 +303,30 @@ fn table(
                 estimate,
                 peak,
                 seconds_per_step,
-            } => println!(
-                "  {:<24} {:>8} {:>6.0} MiB {:>6.0} MiB {:>9.2} {:>9.2}",
-                c.name,
-                t,
-                *estimate as f64 / MIB,
-                *peak as f64 / MIB,
-                *estimate as f64 / *peak as f64,
-                seconds_per_step
-            ),
+                phases,
+            } => {
+                println!(
+                    "  {:<24} {:>8} {:>6.0} MiB {:>6.0} MiB {:>9.2} {:>9.2}",
+                    c.name,
+                    t,
+                    *estimate as f64 / MIB,
+                    *peak as f64 / MIB,
+                    *estimate as f64 / *peak as f64,
+                    seconds_per_step
+                );
+                if c.mode != "auto" {
+                    let each: Vec<String> = phases
+                        .iter()
+                        .map(|(p, b)| format!("{p} {:.0} MiB", *b as f64 / MIB))
+                        .collect();
+                    println!(
+                        "  {:<24} peak by phase ({}): {}",
+                        "",
+                        c.mode,
+                        each.join(", ")
+                    );
+                }
+            }
             Outcome::Refused(why) => {
                 println!("  {:<24} {:>8} refused for memory: {}", c.name, t, why)
             }

@@ -38,32 +38,76 @@ use promptreel_engine::{
 
 struct Config {
     name: &'static str,
+    /// The fixture package under onnx/tests/data.
+    package: &'static str,
     width: u32,
     height: u32,
     frames: u32,
     steps: u32,
+    scheduler: &'static str,
+    guidance: f32,
+    baseline: Baseline,
+}
+
+/// What our engine is timed against.
+#[derive(Clone, Copy, PartialEq)]
+enum Baseline {
+    /// tools/bench_python_ort.py: the same graphs through onnxruntime's Python package.
+    PythonOrt,
+    /// tools/bench_wan_torch.py: diffusers' WanPipeline on PyTorch CPU, the same tiny weights
+    /// (onnx/tests/data/tiny-wan-diffusers; goal ours/theirs at most 0.7).
+    DiffusersTorch,
 }
 
 const CONFIGS: &[Config] = &[
     Config {
         name: "tiny 64x64x8",
+        package: "tiny-unet3d",
         width: 64,
         height: 64,
         frames: 8,
         steps: 20,
+        scheduler: "ddim",
+        guidance: 7.5,
+        baseline: Baseline::PythonOrt,
     },
     Config {
         name: "large 256x256x16",
+        package: "tiny-unet3d",
         width: 256,
         height: 256,
         frames: 16,
         steps: 4,
+        scheduler: "ddim",
+        guidance: 7.5,
+        baseline: Baseline::PythonOrt,
+    },
+    Config {
+        name: "wan tiny 48x32x9",
+        package: "tiny-wan",
+        width: 48,
+        height: 32,
+        frames: 9,
+        steps: 10,
+        scheduler: "unipc",
+        guidance: 5.0,
+        baseline: Baseline::DiffusersTorch,
+    },
+    Config {
+        name: "wan large 256x256x17",
+        package: "tiny-wan",
+        width: 256,
+        height: 256,
+        frames: 17,
+        steps: 4,
+        scheduler: "unipc",
+        guidance: 5.0,
+        baseline: Baseline::DiffusersTorch,
     },
 ];
 
 const PROMPT: &str = "a red ball moving right";
 const NEGATIVE: &str = "blur";
-const GUIDANCE: f32 = 7.5;
 const SEED: u64 = 1;
 
 /// Pairs below this are a quick look, not a figure to quote.
@@ -175,25 +219,46 @@ struct Python {
 }
 
 impl Python {
-    fn start(model: &Path, c: &Config, threads: usize, latents: &Path) -> Result<Self, String> {
-        let python = std::env::var("PROMPTREEL_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/bench_python_ort.py");
-        let extra = std::env::var("PROMPTREEL_BENCH_PYTHON_ARGS").unwrap_or_default();
-        let mut child = Command::new(&python)
-            .arg(script)
-            .args(["--model", &model.to_string_lossy()])
+    fn start(model: &Model, c: &Config, threads: usize, latents: &Path) -> Result<Self, String> {
+        let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools");
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+        let (python, mut cmd) = match c.baseline {
+            Baseline::PythonOrt => {
+                let python =
+                    std::env::var("PROMPTREEL_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+                let mut cmd = Command::new(&python);
+                cmd.arg(tools.join("bench_python_ort.py"))
+                    .args(["--model", &data.join(c.package).to_string_lossy()])
+                    // Same session options as ours: CPU sessions run without the memory pattern.
+                    .arg("--no-mem-pattern");
+                let extra = std::env::var("PROMPTREEL_BENCH_PYTHON_ARGS").unwrap_or_default();
+                cmd.args(extra.split_whitespace());
+                (python, cmd)
+            }
+            Baseline::DiffusersTorch => {
+                let python = std::env::var("PROMPTREEL_BENCH_TORCH_PYTHON")
+                    .unwrap_or_else(|_| "python3".into());
+                let mut cmd = Command::new(&python);
+                let length = model.package().tokenizer().max_length();
+                cmd.arg(tools.join("bench_wan_torch.py"))
+                    .args([
+                        "--folder",
+                        &data.join("tiny-wan-diffusers").to_string_lossy(),
+                    ])
+                    .args(["--max-sequence-length", &length.to_string()]);
+                (python, cmd)
+            }
+        };
+        let mut child = cmd
             .args(["--prompt", PROMPT, "--negative-prompt", NEGATIVE])
             .args(["--steps", &c.steps.to_string()])
             .args(["--frames", &c.frames.to_string()])
             .args(["--width", &c.width.to_string()])
             .args(["--height", &c.height.to_string()])
-            .args(["--guidance", &GUIDANCE.to_string()])
+            .args(["--guidance", &c.guidance.to_string()])
             .args(["--latents", &latents.to_string_lossy()])
             .args(["--threads", &threads.to_string()])
             .args(["--warmup", "1", "--serve"])
-            // Same session options as ours: CPU sessions run without the memory pattern.
-            .arg("--no-mem-pattern")
-            .args(extra.split_whitespace())
             // The Python package's ONNX Runtime would otherwise write telemetry into HOME.
             .env("ORT_DISABLE_TELEMETRY", "1")
             .stdin(Stdio::piped())
@@ -340,10 +405,12 @@ fn background_share(a: CpuSample, b: CpuSample) -> Option<f64> {
 fn latents(model: &Model, c: &Config) -> TensorF32 {
     let m = model.package().manifest();
     let s = m.spatial_compression;
+    // Wan's causal VAE: 4k+1 frames are k+1 latent frames
+    let t = m.temporal_compression.max(1);
     let shape = vec![
         1,
         m.latent_channels as usize,
-        c.frames as usize,
+        ((c.frames - 1) / t + 1) as usize,
         (c.height / s) as usize,
         (c.width / s) as usize,
     ];
@@ -360,16 +427,18 @@ fn request(c: &Config, latents: TensorF32) -> GenerateRequest {
         negative_prompt: NEGATIVE.into(),
         seed: SEED,
         steps: c.steps,
-        guidance: GUIDANCE,
+        guidance: c.guidance,
+        guidance_2: None,
         frames: Some(c.frames),
         width: Some(c.width),
         height: Some(c.height),
-        scheduler: Some("ddim".into()),
+        scheduler: Some(c.scheduler.into()),
         initial_latents: Some(latents),
+        max_sequence_length: None,
     }
 }
 
-fn bench(model: &Model, model_dir: &Path, c: &Config, threads: usize, pairs: usize) {
+fn bench(model: &Model, c: &Config, threads: usize, pairs: usize) {
     let lat = latents(model, c);
     let npy_path = std::env::temp_dir().join(format!(
         "promptreel-bench-{}-{}x{}x{}.npy",
@@ -388,15 +457,20 @@ fn bench(model: &Model, model_dir: &Path, c: &Config, threads: usize, pairs: usi
     }
     let started = std::fs::write(&npy_path, npy::encode_f32(&lat))
         .map_err(|e| format!("cannot write {}: {e}", npy_path.display()))
-        .and_then(|()| Python::start(model_dir, c, threads, &npy_path));
+        .and_then(|()| Python::start(model, c, threads, &npy_path));
     let _ = std::fs::remove_file(&npy_path); // read at start-up
     let mut python = match started {
         Ok(p) => Some(p),
         Err(e) => {
-            println!(
-                "  (python baseline skipped: {e}; set PROMPTREEL_BENCH_PYTHON to a python with \
-                 onnxruntime, numpy, tokenizers)"
-            );
+            let hint = match c.baseline {
+                Baseline::PythonOrt => {
+                    "set PROMPTREEL_BENCH_PYTHON to a python with onnxruntime, numpy, tokenizers"
+                }
+                Baseline::DiffusersTorch => {
+                    "set PROMPTREEL_BENCH_TORCH_PYTHON to a python with tools/requirements.txt"
+                }
+            };
+            println!("  (python baseline skipped: {e}; {hint})");
             None
         }
     };
@@ -426,7 +500,7 @@ fn bench(model: &Model, model_dir: &Path, c: &Config, threads: usize, pairs: usi
             Some(b) => {
                 theirs.push(b);
                 println!(
-                    "  pair {pair}: ours {:.4} s/step (ORT denoiser {:.4})  python {:.4} s/step (ORT denoiser {:.4})  ours/theirs {:.3}",
+                    "  pair {pair}: ours {:.4} s/step (ORT denoiser {:.4})  theirs {:.4} s/step (denoiser {:.4})  ours/theirs {:.3}",
                     a.s_per_step,
                     a.denoiser_per_step,
                     b.s_per_step,
@@ -454,7 +528,7 @@ fn bench(model: &Model, model_dir: &Path, c: &Config, threads: usize, pairs: usi
     );
     if let Some(py) = python.as_ref().filter(|_| !theirs.is_empty()) {
         println!(
-            "  python  total {:>7.3} s  ORT {:>7.3} s                   {:.4} s/step  ORT denoiser {:.4} s/step  peak RSS {:.0} MiB",
+            "  theirs  total {:>7.3} s  ORT {:>7.3} s                   {:.4} s/step  denoiser {:.4} s/step  peak RSS {:.0} MiB",
             med(&theirs, |r| r.total).median,
             med(&theirs, |r| r.ort).median,
             med(&theirs, |r| r.s_per_step),
@@ -491,30 +565,40 @@ fn bench(model: &Model, model_dir: &Path, c: &Config, threads: usize, pairs: usi
 fn main() {
     // `cargo bench` passes --bench; a filter argument selects configurations by name.
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
-    let model_dir: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny-unet3d");
     let threads = threads();
     let pairs = pairs();
     let options = SessionOptions {
         device: Device::Cpu,
         intra_threads: threads,
+        ..Default::default()
     };
-    let model = match registry::get(&model_dir, options, None) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("cannot load the fixture model: {e}");
-            std::process::exit(1);
-        }
-    };
-    let weights_mib = model.package().weight_bytes() as f64 / (1 << 20) as f64;
     println!(
-        "promptreel engine benchmark: {} ({weights_mib:.1} MiB of weights), CPU, {threads} threads, \
-         {pairs} pair(s) of runs (ours, python, ours, ...); medians [min-max]",
-        model.package().manifest().name
+        "promptreel engine benchmark: CPU, {threads} threads, {pairs} pair(s) of runs (ours, \
+         baseline, ours, ...); medians [min-max]"
     );
     for c in CONFIGS {
         if filter.as_deref().is_some_and(|f| !c.name.contains(f)) {
             continue;
         }
-        bench(&model, &model_dir, c, threads, pairs);
+        let model_dir: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(c.package);
+        let model = match registry::get(&model_dir, options, None) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("cannot load the fixture model {}: {e}", model_dir.display());
+                std::process::exit(1);
+            }
+        };
+        let weights_mib = model.package().weight_bytes() as f64 / (1 << 20) as f64;
+        println!(
+            "{} ({weights_mib:.1} MiB of weights), against {}",
+            c.package,
+            match c.baseline {
+                Baseline::PythonOrt => "the same graphs in onnxruntime's Python package",
+                Baseline::DiffusersTorch => "diffusers' WanPipeline on PyTorch CPU",
+            }
+        );
+        bench(&model, c, threads, pairs);
     }
 }
