@@ -44,7 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out", nargs="?", help="package folder to write (not needed with --check)")
     ap.add_argument("--name", help="model name shown in the host (default: the folder's name)")
     ap.add_argument("--version", default="1", help="package version string (default 1)")
-    ap.add_argument("--fp16", action="store_true", help="denoiser and VAE in float16 (half the size; for GPUs)")
+    ap.add_argument("--fp16", action="store_true",
+                    help="denoiser and VAE in float16 (half the size; for GPUs); Wan: text encoder and transformer in "
+                         "float16 with their overflow-prone layers in float32, VAE in float32")
+    ap.add_argument("--bf16", action="store_true", help="refused: see the message")
     ap.add_argument("--external-data", action="store_true",
                     help="weights in a model.onnx_data sidecar (automatic above 1.8 GB)")
     ap.add_argument("--no-vae-encoder", action="store_true", help="leave out the VAE encoder graph")
@@ -61,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.out:
             raise ExportError("give the package folder to write (OUT_PACKAGE)")
+        if args.bf16:
+            raise ExportError(
+                "--bf16: ONNX Runtime's CPU provider has no bfloat16 kernels for these graphs (MatMul, attention, "
+                "norms), so a bfloat16 package would not run everywhere Promptreel runs; use --fp16, which keeps "
+                "what overflows in float16 in float32")
         export_folder(
             args.folder, args.out, name=args.name, version=args.version, half=args.fp16,
             external_data=args.external_data, vae_encoder=not args.no_vae_encoder,

@@ -12,6 +12,7 @@ tools/export.py's code, and records diffusers' frames for a few generations:
     onnx/tests/data/tiny-wan/                  the Wan 2.1 package (family "wan")
     onnx/tests/data/tiny-wan-a14b/             Wan 2.2 A14B-style: two transformers, boundary 0.875
     onnx/tests/data/tiny-wan-ti2v/             Wan 2.2 TI2V-style: per-token timesteps, 48-channel VAE
+    onnx/tests/data/tiny-wan-fp16/             tiny-wan exported with --fp16
     onnx/tests/data/tiny-wan-diffusers/        the diffusers folder it was exported from (2 MB;
                                                the engine benchmark's PyTorch baseline runs it)
     onnx/tests/data/wan-parity/<case>/         case.json, latents.npy (the initial noise handed to
@@ -242,6 +243,10 @@ def main() -> int:
             record_case(folders, name, spec)
         shutil.rmtree(SOURCE, ignore_errors=True)
         shutil.copytree(folders["tiny-wan"], SOURCE)
+        # --fp16 of the same weights: the engine's frames against diffusers' float32 ones
+        export_folder(folders["tiny-wan"], os.path.join(DATA, "tiny-wan-fp16"), name="tiny-wan-fp16", version="1",
+                      native=VARIANTS["tiny-wan"]["native"], force=True, max_sequence_length=MAX_SEQUENCE_LENGTH,
+                      vae_encoder=False, half=True)
     return 0
 
 

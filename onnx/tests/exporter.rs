@@ -231,3 +231,20 @@ fn wan_folders_missing_a_part_or_mismatched_are_refused_by_name() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn bf16_is_refused_with_the_reason_and_the_alternative() {
+    let dir = wan_folder("wan-bf16", 32, 32, &[]);
+    let out = dir.join("package");
+    let output = Command::new("python3")
+        .arg(exporter())
+        .arg(&dir)
+        .arg(&out)
+        .arg("--bf16")
+        .output()
+        .expect("python3 runs");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("bfloat16") && err.contains("--fp16"), "{err}");
+    assert!(!out.exists());
+}

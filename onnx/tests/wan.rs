@@ -322,3 +322,31 @@ fn cancelling_during_the_stateful_decode_stops_it() {
     assert_eq!(e.kind(), ErrorKind::Cancelled);
     assert_eq!(obs.decoded, 2, "the decode stopped at the next chunk");
 }
+
+/// `--fp16` keeps what overflows in float16 in float32 (T5's `wo`, Wan's time embedder and
+/// norms): the float16 package's frames stay within float16 precision of diffusers' float32
+/// ones on every Wan 2.1 case.
+#[test]
+fn the_fp16_package_follows_diffusers_within_half_precision() {
+    use promptreel_engine::package::GraphRole;
+    let model = common::model("tiny-wan-fp16");
+    let den = model.graph(GraphRole::Denoiser).expect("denoiser");
+    let sample = den.input("sample").expect("sample");
+    assert_eq!(format!("{:?}", sample.elem), "Float16");
+    let mut worst = 0.0f32;
+    for dir in common::case_dirs(&common::data().join("wan-parity")) {
+        let case = read_case(&dir);
+        if case["package"] != "tiny-wan" {
+            continue;
+        }
+        let expected = npy::read_f32(&dir.join("frames.npy")).expect("frames");
+        let video = generate(&model, &request(&case, &dir), &mut Silent).expect("fp16 generates");
+        let diff = common::max_abs_diff(&video.frames, &expected.data);
+        println!(
+            "wan fp16 {:<20} max |ours fp16 - diffusers fp32| = {diff:.2e}",
+            dir.file_name().unwrap_or_default().to_string_lossy()
+        );
+        worst = worst.max(diff);
+    }
+    assert!(worst > 0.0 && worst < 1e-2, "fp16 frames differ by {worst}");
+}

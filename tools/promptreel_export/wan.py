@@ -157,13 +157,18 @@ class _T5Wrapper(nn.Module):
 
 
 def export_t5_encoder(model, path: str, max_length: int, opset: int = graphs.DEFAULT_OPSET,
-                      tol: float = graphs.DEFAULT_TOL, external_data: bool = False, seed: int = 0) -> dict:
+                      tol: float = graphs.DEFAULT_TOL, external_data: bool = False, seed: int = 0,
+                      half: bool = False) -> dict:
     """T5 / UMT5 encoder: input_ids, attention_mask [B, L] int64 -> last_hidden_state [B, L, D].
 
     Batch and length are dynamic (the length is a package setting the CLI can override). The
     pipeline zeroes the rows past each prompt's length itself; the graph returns them as the
     model computes them, like transformers.
+
+    `half`: the model as transformers loads it with torch_dtype=float16 (its `wo` layers kept in
+    float32, the casts around them in its own forward), checked with the float16 tolerance.
     """
+    tol = graphs.HALF_TOL if half else tol
     wrapper = _T5Wrapper(model).eval()
     vocab = int(model.config.vocab_size)
     rng = np.random.default_rng(seed)
@@ -223,11 +228,17 @@ class _TransformerWrapper(nn.Module):
 
 def export_transformer(model, path: str, seq_len: int, opset: int = graphs.DEFAULT_OPSET,
                        tol: float = graphs.DEFAULT_TOL, external_data: bool = False, seed: int = 0,
-                       check_shapes: Iterable[tuple] | None = None, expand_timesteps: bool = False) -> dict:
+                       check_shapes: Iterable[tuple] | None = None, expand_timesteps: bool = False,
+                       half: bool = False) -> dict:
     """WanTransformer3DModel: sample [B, C, F', h, w], timestep [B] float32, encoder_hidden_states
     [B, L, D] -> out_sample [B, C_out, F', h, w]. Batch, frames, height, width and L are dynamic;
     h and w are multiples of the patch. `check_shapes` are (batch, frames, h, w, L). With
-    `expand_timesteps` (Wan 2.2 TI2V) the graph spreads the timestep over the tokens itself."""
+    `expand_timesteps` (Wan 2.2 TI2V) the graph spreads the timestep over the tokens itself.
+
+    `half`: the model as diffusers loads it with torch_dtype=float16 (its `_keep_in_fp32_modules`
+    in float32): sample and text in float16, the timestep in float32, as WanPipeline feeds it."""
+    tol = graphs.HALF_TOL if half else tol
+    dtype = torch.float16 if half else torch.float32
     p_t, p_h, p_w = model.config.patch_size
     channels = int(model.config.in_channels)
     text_dim = int(model.config.text_dim)
@@ -235,9 +246,9 @@ def export_transformer(model, path: str, seq_len: int, opset: int = graphs.DEFAU
     wrapper = _TransformerWrapper(model, expand_timesteps).eval()
 
     def inputs(b, f, h, w, length, t):
-        sample = torch.randn((b, channels, f * p_t, h * p_h, w * p_w), generator=gen)
+        sample = torch.randn((b, channels, f * p_t, h * p_h, w * p_w), generator=gen).to(dtype)
         ts = torch.full((b,), float(t))
-        ehs = torch.randn((b, length, text_dim), generator=gen)
+        ehs = torch.randn((b, length, text_dim), generator=gen).to(dtype)
         return sample, ts, ehs
 
     if check_shapes is None:

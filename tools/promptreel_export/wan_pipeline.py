@@ -86,8 +86,7 @@ def check_components(folder: str, index: dict) -> dict:
 def export_wan(folder: str, tmp: str, *, half: bool, external_data: bool, vae_encoder: bool, native: dict | None,
                opset: int, max_sequence_length: int | None, tokenizer_json, scheduler_config) -> dict:
     """Writes the Wan graphs, tokenizer and scheduler into `tmp`; returns (report, manifest kwargs)."""
-    if half:
-        raise ExportError("--fp16 is not supported for Wan packages yet; export in float32")
+    import torch
     import transformers
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
@@ -100,9 +99,14 @@ def export_wan(folder: str, tmp: str, *, half: bool, external_data: bool, vae_en
     length = int(max_sequence_length or DEFAULT_MAX_SEQUENCE_LENGTH)
     if not 1 <= length <= 4096:
         raise ExportError(f"--max-sequence-length {length} is out of range 1..4096 (WanPipeline uses 512)")
+    # --fp16: the text encoder and transformers as their libraries load them with
+    # torch_dtype=float16, which keeps what overflows in float16 in float32 (T5's `wo` layers,
+    # Wan's time embedder, modulation table and norms) with the casts in their own forward. The
+    # VAE stays float32, as WanPipeline's documentation loads it.
+    dtype = {"torch_dtype": torch.float16} if half else {}
     text_encoder = getattr(transformers, parts["text_encoder"]).from_pretrained(
-        os.path.join(folder, "text_encoder")).eval()
-    transformer = WanTransformer3DModel.from_pretrained(os.path.join(folder, "transformer")).eval()
+        os.path.join(folder, "text_encoder"), **dtype).eval()
+    transformer = WanTransformer3DModel.from_pretrained(os.path.join(folder, "transformer"), **dtype).eval()
     vae = AutoencoderKLWan.from_pretrained(os.path.join(folder, "vae")).eval()
     sched_cls = scheduler_config(folder, os.path.join(tmp, "scheduler", "scheduler_config.json"))
 
@@ -126,21 +130,23 @@ def export_wan(folder: str, tmp: str, *, half: bool, external_data: bool, vae_en
 
     print(f"exporting WanPipeline from {folder} ({parts['text_encoder']}, {sum(p.numel() for p in transformer.parameters()) / 1e6:.1f}M-parameter transformer)")
     report = {"source": os.path.abspath(folder), "pipeline": "WanPipeline", "half": half}
+    # T5 guards float16 overflow with IsInf, which ONNX takes in float16 from opset 20
     report["text_encoder"] = wan.export_t5_encoder(
-        text_encoder, os.path.join(tmp, "text_encoder", "model.onnx"), length, opset=opset, external_data=external_data)
+        text_encoder, os.path.join(tmp, "text_encoder", "model.onnx"), length, opset=max(opset, 20) if half else opset,
+        external_data=external_data, half=half)
     # Wan 2.2 TI2V: per-token timesteps, which for text-to-video are the step's t everywhere
     expand = bool(index.get("expand_timesteps"))
     report["denoiser"] = wan.export_transformer(
         transformer, os.path.join(tmp, "transformer", "model.onnx"), length, opset=opset, external_data=external_data,
-        expand_timesteps=expand)
+        expand_timesteps=expand, half=half)
     second = None
     if "transformer_2" in parts:
-        transformer_2 = WanTransformer3DModel.from_pretrained(os.path.join(folder, "transformer_2")).eval()
+        transformer_2 = WanTransformer3DModel.from_pretrained(os.path.join(folder, "transformer_2"), **dtype).eval()
         if tuple(transformer_2.config.patch_size) != tuple(tc.patch_size):
             raise ExportError(f"{folder}: transformer and transformer_2 have different patch sizes")
         report["denoiser_2"] = wan.export_transformer(
             transformer_2, os.path.join(tmp, "transformer_2", "model.onnx"), length, opset=opset,
-            external_data=external_data, expand_timesteps=expand)
+            external_data=external_data, expand_timesteps=expand, half=half)
         second = {"path": "transformer_2/model.onnx", "sample": "sample", "timestep": "timestep",
                   "encoder_hidden_states": "encoder_hidden_states", "output": "out_sample",
                   "timestep_dtype": "float32"}
