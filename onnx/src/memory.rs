@@ -9,6 +9,17 @@ pub fn peak_resident_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Hands memory the allocator holds but no longer uses back to the system (glibc keeps freed
+/// heap for reuse; after a session is released in sequential mode that can be gigabytes, e.g.
+/// the float32 copies ONNX Runtime's CPU provider made of a float16 graph's weights).
+pub fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and shrinks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Starts a new peak: the next [`peak_resident_bytes`] counts from the memory in use now
 /// (Linux: writing 5 to `/proc/self/clear_refs` resets `VmHWM`). Returns whether it could.
 ///

@@ -163,7 +163,13 @@ impl Model {
     /// Drops one role's session (a generation in sequential mode, when the phase ends); a
     /// caller still holding it keeps it alive until it lets go.
     pub fn release(&self, role: GraphRole) {
-        *self.sessions[slot(role)].lock() = None;
+        let dropped = self.sessions[slot(role)].lock().take();
+        // the session is freed here unless another generation still holds it
+        if let Some(g) = dropped
+            && Arc::into_inner(g).is_some()
+        {
+            crate::memory::trim();
+        }
     }
 
     /// Drops the sessions (they are rebuilt on next use).

@@ -146,9 +146,18 @@ def _vae_decoder(config: dict, fused: bool) -> dict:
     return {"bytes_per_position": FLOAT * channels[0] * LIVE_TENSORS // 2, "attention": attention}
 
 
-def memory_profile(denoiser_class: str, denoiser_config: dict, vae_config: dict, fused: bool = True) -> dict:
+def memory_profile(denoiser_class: str, denoiser_config: dict, vae_config: dict, fused: bool = True,
+                   half: bool = False) -> dict:
     """The `memory` section for a package whose denoiser is `denoiser_class`; `fused`: whether its
-    graphs compute attention with MultiHeadAttention (what the exporter writes)."""
+    graphs compute attention with MultiHeadAttention (what the exporter writes); `half`: the
+    weights are float16 (the engine counts the float32 copies ONNX Runtime's CPU provider makes)."""
+    profile = _profile(denoiser_class, denoiser_config, vae_config, fused)
+    if half:
+        profile["float16_weights"] = True
+    return profile
+
+
+def _profile(denoiser_class: str, denoiser_config: dict, vae_config: dict, fused: bool) -> dict:
     if denoiser_class == "PromptreelVideoTransformer":
         denoiser = _video_transformer(denoiser_config, fused)
     elif denoiser_class == "UNet3DConditionModel":

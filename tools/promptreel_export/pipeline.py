@@ -276,7 +276,7 @@ def _export_unet_family(folder: str, tmp: str, info: dict, *, name, version, hal
         timestep_dtype="float16" if half else "float32",
         vae_encoder=enc,
         # every denoiser and VAE attention is fused, or the export stopped above (graphs.py)
-        memory=memory_profile(info["unet"], dict(unet.config), dict(vae.config), fused=True),
+        memory=memory_profile(info["unet"], dict(unet.config), dict(vae.config), fused=True, half=half),
     )
     report["scheduler"] = sched_cls
     return report

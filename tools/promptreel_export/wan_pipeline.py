@@ -179,7 +179,7 @@ def export_wan(folder: str, tmp: str, *, half: bool, external_data: bool, vae_en
         boundary_ratio=float(index["boundary_ratio"]) if second else None,
         vae_decoder_stateful=True,
         vae_encoder=enc,
-        memory=memory_profile("WanTransformer3DModel", dict(tc), dict(vae.config), fused=True),
+        memory=memory_profile("WanTransformer3DModel", dict(tc), dict(vae.config), fused=True, half=half),
     )
     return report, manifest
 

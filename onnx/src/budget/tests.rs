@@ -142,3 +142,21 @@ fn sizes_read_as_people_write_them() {
     assert_eq!(human(1536 << 20), "1.5 GiB");
     assert_eq!(human(320 << 20), "320 MiB");
 }
+
+#[test]
+fn float16_weights_are_counted_with_the_cpu_providers_float32_copies() {
+    let m = default_manifest();
+    let mut half = m.clone();
+    half.memory
+        .as_mut()
+        .expect("the default model declares its memory")
+        .float16_weights = true;
+    let s = size(&m, 8, 256, 7.5);
+    let weights = 1 << 30;
+    let full = estimate(&m, weights, &s);
+    let f16 = estimate(&half, weights, &s);
+    // the same working memory, the weights 2.5 times their size on disk
+    assert_eq!(f16.working(), full.working());
+    assert_eq!(f16.weights, weights * 5 / 2);
+    assert_eq!(f16.total() - full.total(), weights * 3 / 2);
+}

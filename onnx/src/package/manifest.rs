@@ -209,6 +209,11 @@ pub struct MemoryProfile {
     pub denoiser: GraphMemory,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vae_decoder: Option<GraphMemory>,
+    /// The weights are stored in float16 (`--fp16`). ONNX Runtime's CPU provider runs much of
+    /// such a graph in float32 and keeps a float32 copy of those weights beside the float16
+    /// ones, so in memory they weigh more than on disk (measured: 2.4x, Wan 1.3B).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub float16_weights: bool,
 }
 
 /// One graph's working memory: a part linear in positions plus its largest attention.
