@@ -289,20 +289,9 @@ impl Model {
 
 /// A stateful graph's caches come in pairs, `cache_in_<i>` -> `cache_out_<i>`, numbered from 0.
 fn check_state(g: &Graph, role: GraphRole) -> Result<()> {
-    let ins = g
-        .inputs()
-        .iter()
-        .filter(|p| p.name.starts_with("cache_in_"))
-        .count();
-    let outs = g
-        .outputs()
-        .iter()
-        .filter(|p| p.name.starts_with("cache_out_"))
-        .count();
-    let paired = (0..ins).all(|i| {
-        g.input(&format!("cache_in_{i}")).is_some() && g.output(&format!("cache_out_{i}")).is_some()
-    });
-    if ins == 0 || ins != outs || !paired {
+    let pairs = g.state_pairs().len();
+    let (ins, outs) = g.state_like_ports();
+    if pairs == 0 || ins != pairs || outs != pairs {
         return Err(Error::package(format!(
             "the {} graph {} is marked stateful in promptreel.json but does not have paired \
              cache_in_<i> / cache_out_<i> tensors ({ins} inputs, {outs} outputs); export it again \

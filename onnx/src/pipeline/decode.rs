@@ -80,7 +80,7 @@ pub(super) fn stateful(
         )));
     };
     let spec = &m.vae_decoder;
-    let names = cache_names(vae);
+    let names = vae.state_pairs();
     let state_in: Vec<&str> = names.iter().map(|(i, _)| i.as_str()).collect();
     let state_out: Vec<&str> = names.iter().map(|(_, o)| o.as_str()).collect();
     // None: the first call's caches are empty (zero frames), the graph's "first chunk" signal.
@@ -136,14 +136,6 @@ pub(super) fn stateful(
         report(run, fi + 1, f);
     }
     Ok((frames, n_frames))
-}
-
-/// The graph's state: (input, output) name pairs `cache_in_<i>` / `cache_out_<i>`.
-fn cache_names(vae: &Graph) -> Vec<(String, String)> {
-    (0..)
-        .map(|i| (format!("cache_in_{i}"), format!("cache_out_{i}")))
-        .take_while(|(i, o)| vae.input(i).is_some() && vae.output(o).is_some())
-        .collect()
 }
 
 fn report(run: &mut Run<'_>, done: usize, total: usize) {

@@ -112,6 +112,10 @@ pub enum Input<'a> {
     I64 { shape: &'a [usize], data: &'a [i64] },
 }
 
+/// Name prefixes of a stateful graph's state inputs and outputs.
+const STATE_IN: &str = "cache_in_";
+const STATE_OUT: &str = "cache_out_";
+
 /// A stateful graph's state between calls, kept as ONNX Runtime tensors.
 pub struct State(Vec<DynValue>);
 
@@ -274,18 +278,28 @@ impl Graph {
     /// Runs the graph on named inputs and returns the named output as f32, plus the time ONNX
     /// Runtime spent (conversion excluded).
     pub fn run(&self, inputs: &[(&str, Input<'_>)], output: &str) -> Result<(TensorF32, Duration)> {
-        let (mut out, took) = self.run_many(inputs, &[output])?;
+        let (mut out, _, took) = self.run_stateful(inputs, &[], None, &[output], &[])?;
         Ok((out.remove(0), took))
     }
 
-    /// Runs the graph and returns the named outputs, in the order asked, as f32.
-    pub fn run_many(
-        &self,
-        inputs: &[(&str, Input<'_>)],
-        outputs: &[&str],
-    ) -> Result<(Vec<TensorF32>, Duration)> {
-        let (out, _, took) = self.run_stateful(inputs, &[], None, outputs, &[])?;
-        Ok((out, took))
+    /// A stateful graph's state: its (input, output) pairs `cache_in_<i>` / `cache_out_<i>`,
+    /// numbered from 0 (docs/model-package.md, "stateful VAE graphs"); empty for other graphs.
+    pub fn state_pairs(&self) -> Vec<(String, String)> {
+        (0..)
+            .map(|i| (format!("{STATE_IN}{i}"), format!("{STATE_OUT}{i}")))
+            .take_while(|(i, o)| self.input(i).is_some() && self.output(o).is_some())
+            .collect()
+    }
+
+    /// Inputs and outputs named like state (`cache_in_*`, `cache_out_*`), paired or not.
+    pub fn state_like_ports(&self) -> (usize, usize) {
+        let count = |ports: &[Port], prefix: &str| {
+            ports.iter().filter(|p| p.name.starts_with(prefix)).count()
+        };
+        (
+            count(&self.inputs, STATE_IN),
+            count(&self.outputs, STATE_OUT),
+        )
     }
 
     /// Runs a stateful graph: `state` (the previous call's, or `None` for the first call, which
