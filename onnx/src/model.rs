@@ -148,16 +148,7 @@ impl Model {
     /// The memory mode in force: the option, with `Auto` decided now (sequential when the
     /// package's weights exceed half of the memory available).
     pub fn memory_mode(&self) -> MemoryMode {
-        match self.options.memory {
-            MemoryMode::Auto => {
-                let weights = self.package.weight_bytes();
-                match crate::budget::system::available_memory() {
-                    Some(free) if weights > free / 2 => MemoryMode::Sequential,
-                    _ => MemoryMode::Resident,
-                }
-            }
-            mode => mode,
-        }
+        crate::budget::resolve_mode(self.options.memory, self.package.weight_bytes())
     }
 
     /// Drops one role's session (a generation in sequential mode, when the phase ends); a

@@ -20,10 +20,10 @@ pub use system::available_memory;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::Model;
-use crate::package::GraphRole;
 use crate::package::manifest::{
     AttentionKeys, AttentionSite, AttentionSpan, FamilyName, GraphMemory, Manifest, MemoryProfile,
 };
+use crate::package::{GraphRole, ModelPackage};
 use crate::pipeline::Settings;
 use crate::runtime::MemoryMode;
 
@@ -306,7 +306,12 @@ fn in_memory(p: &MemoryProfile, bytes: u64) -> u64 {
 
 /// The estimate for `settings` on `model`, in the model's memory mode.
 pub fn estimate_for(model: &Model, settings: &Settings) -> Estimate {
-    let pkg = model.package();
+    estimate_package(model.package(), settings, model.memory_mode())
+}
+
+/// The estimate for `settings` on the package `pkg` when its sessions are kept as `mode` says
+/// (`Auto` as [`resolve_mode`] decides it now).
+pub fn estimate_package(pkg: &ModelPackage, settings: &Settings, mode: MemoryMode) -> Estimate {
     let bytes = |r: GraphRole| pkg.graph(r).map_or(0, |g| g.bytes);
     // Wan 2.2 A14B's two transformers: both resident, or one at a time in sequential mode.
     let (d1, d2) = (bytes(GraphRole::Denoiser), bytes(GraphRole::Denoiser2));
@@ -320,11 +325,23 @@ pub fn estimate_for(model: &Model, settings: &Settings) -> Estimate {
         phases.iter().sum::<u64>() + d1.min(d2),
         &Size::of(pkg.manifest(), settings),
     );
-    if model.memory_mode() == MemoryMode::Sequential {
+    if resolve_mode(mode, pkg.weight_bytes()) == MemoryMode::Sequential {
         let p = profile(pkg.manifest());
         e.phase_weights = Some(phases.map(|b| in_memory(&p, b)));
     }
     e
+}
+
+/// The mode `mode` comes to for a package whose weights are `weight_bytes`: `Auto` is
+/// sequential when they exceed half of the memory available now, else resident.
+pub fn resolve_mode(mode: MemoryMode, weight_bytes: u64) -> MemoryMode {
+    match mode {
+        MemoryMode::Auto => match available_memory() {
+            Some(free) if weight_bytes > free / 2 => MemoryMode::Sequential,
+            _ => MemoryMode::Resident,
+        },
+        mode => mode,
+    }
 }
 
 /// The cap for ONNX Runtime's CPU arena: `$PROMPTREEL_MEMORY_LIMIT_MB` when set, else

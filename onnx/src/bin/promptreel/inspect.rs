@@ -1,7 +1,7 @@
 //! `promptreel inspect`.
 
 use promptreel_engine::package::{FamilyName, GraphRole, Manifest};
-use promptreel_engine::{ModelPackage, Result, Settings, budget, registry};
+use promptreel_engine::{MemoryMode, ModelPackage, Result, Settings, budget, registry};
 
 use crate::args::InspectArgs;
 use crate::generate::session_options;
@@ -72,7 +72,7 @@ pub fn run(a: InspectArgs) -> Result<()> {
         "weights    {:.1} MB in all",
         pkg.weight_bytes() as f64 / 1e6
     );
-    memory_plan(&pkg, &a);
+    memory_plan(&pkg, &a)?;
     if a.no_runtime {
         println!(
             "valid      files, manifest, tokenizer and scheduler check out (graphs not loaded)"
@@ -129,14 +129,8 @@ fn frame_rule(m: &Manifest) -> String {
 }
 
 /// The memory plan at the native size: the mode auto picks now, and the estimate per mode.
-fn memory_plan(pkg: &ModelPackage, a: &InspectArgs) {
+fn memory_plan(pkg: &ModelPackage, a: &InspectArgs) -> Result<()> {
     let m = pkg.manifest();
-    let graphs = |r: GraphRole| pkg.graph(r).map_or(0, |g| g.bytes);
-    let phases = [
-        graphs(GraphRole::TextEncoder),
-        graphs(GraphRole::Denoiser).max(graphs(GraphRole::Denoiser2)),
-        graphs(GraphRole::VaeDecoder),
-    ];
     let settings = Settings {
         frames: m.native.frames,
         width: m.native.width,
@@ -148,33 +142,25 @@ fn memory_plan(pkg: &ModelPackage, a: &InspectArgs) {
         latent_shape: vec![],
         text_tokens: m.tokenizer.max_length,
     };
-    let size = budget::Size::of(m, &settings);
-    let resident = budget::estimate(
-        m,
-        phases.iter().sum::<u64>() + graphs(GraphRole::Denoiser2).min(graphs(GraphRole::Denoiser)),
-        &size,
-    );
-    let sequential = budget::Estimate {
-        phase_weights: Some(phases),
-        ..resident
-    };
-    let free = budget::system::available_memory();
-    let auto = match (a.runtime.memory_mode.as_str(), free) {
-        ("sequential", _) => "sequential (asked)",
-        ("resident", _) => "resident (asked)",
-        (_, Some(f)) if pkg.weight_bytes() > f / 2 => {
+    let resident = budget::estimate_package(pkg, &settings, MemoryMode::Resident);
+    let sequential = budget::estimate_package(pkg, &settings, MemoryMode::Sequential);
+    let asked = MemoryMode::parse(&a.runtime.memory_mode)?;
+    let why = match (asked, budget::resolve_mode(asked, pkg.weight_bytes())) {
+        (MemoryMode::Auto, MemoryMode::Sequential) => {
             "sequential (weights exceed half the free memory)"
         }
-        (_, Some(_)) => "resident (weights fit in half the free memory)",
-        (_, None) => "resident (free memory unknown)",
+        (MemoryMode::Auto, _) => "resident (weights fit in half the free memory, or it is unknown)",
+        (_, MemoryMode::Sequential) => "sequential (asked)",
+        _ => "resident (asked)",
     };
     println!(
-        "memory     {auto}; at the native size with guidance: resident {}, sequential {} \
+        "memory     {why}; at the native size with guidance: resident {}, sequential {} \
          (largest phase: the {})",
         budget::human(resident.total()),
         budget::human(sequential.total()),
         ["text encoder", "denoiser", "VAE decoder"][largest_phase(&sequential)]
     );
+    Ok(())
 }
 
 fn largest_phase(e: &budget::Estimate) -> usize {
