@@ -22,6 +22,7 @@ pub mod budget;
 pub mod control;
 pub mod error;
 mod family;
+pub mod image;
 pub mod memory;
 pub mod model;
 pub mod noise;
