@@ -5,8 +5,9 @@
 
 PIPELINE_FOLDER is what diffusers' save_pretrained writes (model_index.json, tokenizer/,
 text_encoder/, unet/, vae/, scheduler/): a ModelScope or Zeroscope text-to-video checkpoint
-(TextToVideoSDPipeline), a Wan 2.1 / 2.2 text-to-video checkpoint (WanPipeline), a Stable
-Diffusion 1.x/2.x checkpoint (StableDiffusionPipeline), or
+(TextToVideoSDPipeline), a Wan 2.1 / 2.2 text-to-video checkpoint (WanPipeline), an LTX-Video
+0.9.x checkpoint (LTXPipeline, LTXImageToVideoPipeline or LTXConditionPipeline: one package for
+text and image to video), a Stable Diffusion 1.x/2.x checkpoint (StableDiffusionPipeline), or
 Promptreel's default model as tools/default_model/train.py leaves it. Nothing is downloaded.
 
 Every graph is run with ONNX Runtime on random inputs at several shapes and compared with torch
@@ -53,7 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-vae-encoder", action="store_true", help="leave out the VAE encoder graph")
     ap.add_argument("--native", help="native WIDTHxHEIGHTxFRAMES@FPS (default: from the denoiser's config)")
     ap.add_argument("--max-sequence-length", type=int,
-                    help="Wan: text tokens per prompt the package pads to (default 512, WanPipeline's)")
+                    help="Wan and LTX-Video: text tokens per prompt the package pads to (default: the "
+                         "pipeline's, 512 for Wan, 128 for LTX-Video)")
+    ap.add_argument("--decode-timestep", type=float,
+                    help="LTX-Video with a timestep-conditioned VAE (0.9.1+): the decoder's timestep "
+                         "(default 0.03, diffusers' documented setting)")
+    ap.add_argument("--decode-noise-scale", type=float,
+                    help="LTX-Video with a timestep-conditioned VAE: the noise blended into the latents "
+                         "before decoding (default 0.025)")
     ap.add_argument("--opset", type=int, default=17)
     ap.add_argument("--force", action="store_true", help="replace OUT_PACKAGE if it exists")
     ap.add_argument("--check", action="store_true", help="only say whether the folder is supported")
@@ -73,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             args.folder, args.out, name=args.name, version=args.version, half=args.fp16,
             external_data=args.external_data, vae_encoder=not args.no_vae_encoder,
             native=_native(args.native), opset=args.opset, force=args.force,
-            max_sequence_length=args.max_sequence_length,
+            max_sequence_length=args.max_sequence_length, decode_timestep=args.decode_timestep,
+            decode_noise_scale=args.decode_noise_scale,
         )
     except ExportError as e:
         print(f"export.py: {e}", file=sys.stderr)

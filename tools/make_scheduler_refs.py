@@ -22,6 +22,15 @@ Written with diffusers 0.42 and torch 2.x on the CPU. Files:
   `model_output` (a seeded fake denoiser output),
   `noise` (what the scheduler drew from its generator, or null) and `sample` (after the step).
 * schedules.json: timesteps and init_noise_sigma only (`runs`), for many step counts per config.
+* ltx_schedules.json: LTX-Video's schedules. The LTX pipelines pass custom sigmas
+  `np.linspace(1, 1/N, N)` and `mu` (the dynamic shift for the video's latent sequence length) to
+  FlowMatchEulerDiscreteScheduler with LTX-Video's scheduler_config.json (exponential time shift,
+  shift_terminal 0.1). `config` is that config; each case is {steps, image_seq_len, mu, sigmas
+  (N + 1 values, the final 0 included), timesteps (N values)}. For N = 1 diffusers' terminal
+  stretch divides 0 by 0: its sigmas and timesteps are NaN there, written as null with
+  "nan": true.
+
+    /opt/ptools/bin/python tools/make_scheduler_refs.py ltx    (writes ltx_schedules.json only)
 """
 
 import json
@@ -453,6 +462,52 @@ def schedules():
     return out
 
 
+# LTX-Video's scheduler_config.json (0.9.x checkpoints).
+LTX = plain(FLOW, use_dynamic_shifting=True, base_shift=0.95, max_shift=2.05, base_image_seq_len=1024,
+            max_image_seq_len=4096, shift_terminal=0.1, shift=1.0, num_train_timesteps=1000)
+# Latent sequence lengths: the tiny fixture's 17x96x64 clip (3x2x3), the shift's two anchors, and
+# real sizes (768x512 and 704x480 at 161 frames, 512x512 at 97 frames).
+LTX_SEQ_LENS = [18, 1024, 4096, 8064, 6930, 3328]
+LTX_STEPS = [1, 4, 20, 50]
+
+
+def ltx_schedules():
+    cases = []
+    for seq in LTX_SEQ_LENS:
+        mu = calculate_shift(seq, LTX["base_image_seq_len"], LTX["max_image_seq_len"], LTX["base_shift"],
+                             LTX["max_shift"])
+        for steps in LTX_STEPS:
+            scheduler = FlowMatchEulerDiscreteScheduler.from_config(LTX)
+            # what LTXPipeline.__call__ passes (retrieve_timesteps(..., sigmas=..., mu=mu))
+            scheduler.set_timesteps(sigmas=np.linspace(1.0, 1 / steps, steps), mu=mu)
+            sigmas = [float(x) for x in scheduler.sigmas.tolist()]
+            timesteps = [float(x) for x in scheduler.timesteps.tolist()]
+            nan = any(np.isnan(sigmas)) or any(np.isnan(timesteps))
+            case = {"steps": steps, "image_seq_len": seq, "mu": mu,
+                    "sigmas": [None if np.isnan(x) else x for x in sigmas],
+                    "timesteps": [None if np.isnan(x) else x for x in timesteps]}
+            if nan:
+                case["nan"] = True
+            assert len(sigmas) == steps + 1 and sigmas[-1] == 0.0
+            cases.append(case)
+    return cases
+
+
+def write_ltx():
+    doc = {
+        "generator": "tools/make_scheduler_refs.py",
+        "diffusers": diffusers.__version__,
+        "torch": torch.__version__.split("+")[0],
+        "config": LTX,
+        "sigmas_in": "np.linspace(1.0, 1 / steps, steps), as LTXPipeline / LTXImageToVideoPipeline pass them",
+        "mu": "calculate_shift(image_seq_len, base_image_seq_len, max_image_seq_len, base_shift, max_shift)",
+        "cases": ltx_schedules(),
+    }
+    text = json.dumps(doc, separators=(",", ":"), allow_nan=False)
+    (OUT / "ltx_schedules.json").write_text(text + "\n")
+    print(f"ltx_schedules.json: {len(doc['cases'])} cases, {len(text) // 1024} KiB")
+
+
 def write(name, cases):
     doc = {
         "generator": "tools/make_scheduler_refs.py",
@@ -466,8 +521,13 @@ def write(name, cases):
 
 
 def main():
+    import sys
+
     torch.set_num_threads(1)
     OUT.mkdir(parents=True, exist_ok=True)
+    write_ltx()
+    if sys.argv[1:] == ["ltx"]:
+        return
     seed = 0
     for family, specs in TRAJECTORIES.items():
         cases = []

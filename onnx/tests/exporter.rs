@@ -248,3 +248,165 @@ fn bf16_is_refused_with_the_reason_and_the_alternative() {
     assert!(err.contains("bfloat16") && err.contains("--fp16"), "{err}");
     assert!(!out.exists());
 }
+
+/// An LTX-Video folder with config files only (enough for the exporter's checks). `transformer`
+/// and `vae` are extra JSON fields for those configs.
+fn ltx_folder(tag: &str, pipeline: &str, skip: &[&str], transformer: &str, vae: &str) -> PathBuf {
+    let dir = pipeline_folder(
+        tag,
+        &format!(
+            r#"{{"_class_name": "{pipeline}",
+                "tokenizer": ["transformers", "T5TokenizerFast"],
+                "text_encoder": ["transformers", "T5EncoderModel"],
+                "transformer": ["diffusers", "LTXVideoTransformer3DModel"],
+                "vae": ["diffusers", "AutoencoderKLLTXVideo"],
+                "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"]}}"#
+        ),
+    );
+    let configs = [
+        ("tokenizer", "tokenizer_config.json", "{}".to_string()),
+        (
+            "text_encoder",
+            "config.json",
+            r#"{"d_model": 32}"#.to_string(),
+        ),
+        (
+            "transformer",
+            "config.json",
+            format!(
+                r#"{{"caption_channels": 32, "in_channels": 8, "out_channels": 8, "patch_size": 1,
+                     "patch_size_t": 1{transformer}}}"#
+            ),
+        ),
+        (
+            "vae",
+            "config.json",
+            format!(r#"{{"latent_channels": 8, "timestep_conditioning": true{vae}}}"#),
+        ),
+        (
+            "scheduler",
+            "scheduler_config.json",
+            r#"{"_class_name": "FlowMatchEulerDiscreteScheduler"}"#.to_string(),
+        ),
+    ];
+    for (sub, file, text) in configs {
+        if skip.contains(&sub) {
+            continue;
+        }
+        std::fs::create_dir_all(dir.join(sub)).expect("mkdir");
+        std::fs::write(dir.join(sub).join(file), text).expect("write config");
+    }
+    dir
+}
+
+/// Runs the exporter with extra flags; returns (exit code, stderr).
+fn export_with(folder: &Path, out: &Path, flags: &[&str]) -> (i32, String) {
+    let output = Command::new("python3")
+        .arg(exporter())
+        .arg(folder)
+        .arg(out)
+        .args(flags)
+        .output()
+        .expect("python3 runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn ltx_folders_missing_a_part_or_mismatched_are_refused_by_name() {
+    for (part, pipeline) in [
+        ("vae", "LTXPipeline"),
+        ("tokenizer", "LTXImageToVideoPipeline"),
+        ("scheduler", "LTXConditionPipeline"),
+        ("text_encoder", "LTXPipeline"),
+        ("transformer", "LTXPipeline"),
+    ] {
+        let dir = ltx_folder(&format!("ltx-no-{part}"), pipeline, &[part], "", "");
+        let out = dir.join("package");
+        let (code, err) = export(&dir, &out);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains(&format!("'{part}'")) && err.contains(pipeline) && err.contains("needs"),
+            "{part}: {err}"
+        );
+        assert!(!out.exists());
+    }
+    let cases = [
+        (
+            r#", "caption_channels": 64"#,
+            "",
+            &["caption_channels 64", "d_model 32"][..],
+        ),
+        (
+            r#", "in_channels": 16"#,
+            "",
+            &["in_channels 16", "latent_channels 8"][..],
+        ),
+        (
+            r#", "out_channels": 4"#,
+            "",
+            &["out_channels 4", "latent_channels 8"][..],
+        ),
+        (r#", "patch_size": 2"#, "", &["patch_size 2", "1x1"][..]),
+        (r#", "patch_size_t": 2"#, "", &["patch_size_t 2", "1x1"][..]),
+        (
+            "",
+            r#", "decoder_inject_noise": [true, true, true, false]"#,
+            &["decoder_inject_noise", "0.9.5"][..],
+        ),
+    ];
+    for (i, (transformer, vae, needles)) in cases.iter().enumerate() {
+        let dir = ltx_folder(
+            &format!("ltx-mismatch-{i}"),
+            "LTXPipeline",
+            &[],
+            transformer,
+            vae,
+        );
+        let out = dir.join("package");
+        let (code, err) = export(&dir, &out);
+        assert_eq!(code, 2, "{err}");
+        for needle in *needles {
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn ltx_options_that_do_not_apply_are_refused_in_words() {
+    let dir = ltx_folder("ltx-fp16", "LTXPipeline", &[], "", "");
+    let (code, err) = export_with(&dir, &dir.join("package"), &["--fp16"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--fp16") && err.contains("LTX-Video"), "{err}");
+
+    let (code, err) = export_with(&dir, &dir.join("package"), &["--bf16"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bfloat16"), "{err}");
+
+    // LTX-Video 0.9.0's VAE takes no timestep: the decode settings do not apply
+    let plain = ltx_folder(
+        "ltx-no-tcond",
+        "LTXPipeline",
+        &[],
+        "",
+        r#", "timestep_conditioning": false"#,
+    );
+    for flag in ["--decode-timestep", "--decode-noise-scale"] {
+        let (code, err) = export_with(&plain, &plain.join("package"), &[flag, "0.05"]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains(flag) && err.contains("timestep_conditioning"),
+            "{err}"
+        );
+        assert!(!plain.join("package").exists());
+    }
+
+    // ... nor to other families
+    let wan = wan_folder("wan-decode-timestep", 32, 32, &[]);
+    let (code, err) = export_with(&wan, &wan.join("package"), &["--decode-timestep", "0.05"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("LTX-Video"), "{err}");
+}

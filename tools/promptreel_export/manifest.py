@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-FAMILIES = ("unet3d", "sd", "wan")
+FAMILIES = ("unet3d", "sd", "wan", "ltx")
 TIMESTEP_DTYPES = ("float32", "float16", "int64")
 
 
@@ -25,6 +25,8 @@ def write_manifest(
     latents_mean: list[float] | None = None,
     latents_std: list[float] | None = None,
     decode_chunk_frames: int = 8,
+    decode_timestep: float | None = None,
+    decode_noise_scale: float | None = None,
     cfg_batch: bool = True,
     tokenizer_path: str = "tokenizer/tokenizer.json",
     max_length: int = 77,
@@ -38,6 +40,8 @@ def write_manifest(
     denoiser_timestep: str = "timestep",
     denoiser_encoder_hidden_states: str = "encoder_hidden_states",
     denoiser_output: str = "out_sample",
+    denoiser_encoder_attention_mask: str | None = None,
+    denoiser_rope_interpolation_scale: str | None = None,
     timestep_dtype: str = "float32",
     denoiser_2: dict | None = None,
     boundary_ratio: float | None = None,
@@ -45,6 +49,7 @@ def write_manifest(
     vae_decoder_input: str = "latent_sample",
     vae_decoder_output: str = "sample",
     vae_decoder_stateful: bool = False,
+    vae_decoder_timestep: str | None = None,
     vae_encoder: dict | None = None,
     scheduler: str = "scheduler/scheduler_config.json",
     memory: dict | None = None,
@@ -68,6 +73,10 @@ def write_manifest(
         raise ValueError("latents_mean and latents_std need one value per latent channel")
     if family == "sd" and native["frames"] != 1:
         raise ValueError("sd packages make one frame")
+    if (decode_timestep is None) != (decode_noise_scale is None):
+        raise ValueError("decode_timestep and decode_noise_scale go together")
+    if (decode_timestep is None) != (vae_decoder_timestep is None):
+        raise ValueError("a decode timestep needs the VAE decoder's timestep input, and the other way round")
 
     manifest = {
         "format": 1,
@@ -90,6 +99,9 @@ def write_manifest(
             "decode_chunk_frames": int(decode_chunk_frames),
             **({"latents_mean": [float(v) for v in latents_mean], "latents_std": [float(v) for v in latents_std]}
                if latents_mean is not None else {}),
+            # LTX-Video 0.9.1+: denoise a little while decoding (noise blend, decoder timestep)
+            **({"decode_timestep": float(decode_timestep), "decode_noise_scale": float(decode_noise_scale)}
+               if decode_timestep is not None else {}),
         },
         "cfg_batch": bool(cfg_batch),
         "tokenizer": {"path": tokenizer_path, "max_length": int(max_length), "pad_token": pad_token},
@@ -104,12 +116,17 @@ def write_manifest(
             "sample": denoiser_sample,
             "timestep": denoiser_timestep,
             "encoder_hidden_states": denoiser_encoder_hidden_states,
+            **({"encoder_attention_mask": denoiser_encoder_attention_mask}
+               if denoiser_encoder_attention_mask else {}),
+            **({"rope_interpolation_scale": denoiser_rope_interpolation_scale}
+               if denoiser_rope_interpolation_scale else {}),
             "output": denoiser_output,
             "timestep_dtype": timestep_dtype,
         },
         **({"denoiser_2": denoiser_2, "boundary_ratio": float(boundary_ratio)} if denoiser_2 else {}),
         "vae_decoder": {"path": vae_decoder_path, "input": vae_decoder_input, "output": vae_decoder_output,
-                        **({"stateful": True} if vae_decoder_stateful else {})},
+                        **({"stateful": True} if vae_decoder_stateful else {}),
+                        **({"timestep": vae_decoder_timestep} if vae_decoder_timestep else {})},
         "vae_encoder": vae_encoder,
         "scheduler": scheduler,
     }

@@ -146,6 +146,42 @@ def _vae_decoder(config: dict, fused: bool) -> dict:
     return {"bytes_per_position": FLOAT * channels[0] * LIVE_TENSORS // 2, "attention": attention}
 
 
+def _ltx_transformer(config: dict, fused: bool) -> dict:
+    heads = int(config["num_attention_heads"])
+    head_dim = int(config["attention_head_dim"])
+    dim = heads * head_dim
+    # Per token (patch 1x1: one token per latent position): the residual stream and its
+    # modulated / normalised copies, q, k, v and the attention output, the feed-forward's 4x
+    # hidden state (with its GELU), and the per-token timestep modulation (6 x dim, plus the
+    # embedding it comes from: the graph takes one timestep per frame and spreads it per token).
+    per_position = FLOAT * (dim * 10 + 4 * dim * 2 + dim * 8)
+    return {
+        "bytes_per_position": per_position,
+        "attention": [
+            _site("clip", heads, head_dim, fused),
+            _site("clip", heads, head_dim, fused, keys="text"),
+        ],
+    }
+
+
+def _ltx_vae_decoder(config: dict) -> dict:
+    """AutoencoderKLLTXVideo's decoder, the whole clip in one call: per output pixel (frames
+    included), the tensors of every level, each level's channels weighed by its share of the
+    output's positions (each upsampler doubles frames, rows and columns: 8x), the last level at
+    1/p^2 of the pixels (the decoder ends with a p x p unpatchify). No attention."""
+    dims = [int(c) for c in config.get("decoder_block_out_channels") or config["block_out_channels"]][::-1]
+    factors = [int(f) for f in config.get("upsample_factor") or [1] * len(dims)][::-1]
+    scaling = [bool(x) for x in config.get("decoder_spatio_temporal_scaling") or [True] * len(dims)][::-1]
+    p = int(config.get("patch_size") or 1)
+    share = 1.0 / (p * p * 8 ** sum(scaling))
+    weighted = dims[0] * 2 * share  # conv_in and the mid block at the lowest resolution
+    for d, f, up in zip(dims, factors, scaling):
+        if up:
+            share *= 8
+        weighted += d // max(f, 1) * share
+    return {"bytes_per_position": int(FLOAT * weighted * LIVE_TENSORS), "attention": []}
+
+
 def memory_profile(denoiser_class: str, denoiser_config: dict, vae_config: dict, fused: bool = True,
                    half: bool = False) -> dict:
     """The `memory` section for a package whose denoiser is `denoiser_class`; `fused`: whether its
@@ -164,6 +200,8 @@ def _profile(denoiser_class: str, denoiser_config: dict, vae_config: dict, fused
         denoiser = _unet(denoiser_config, video=True, fused=fused)
     elif denoiser_class == "UNet2DConditionModel":
         denoiser = _unet(denoiser_config, video=False, fused=fused)
+    elif denoiser_class == "LTXVideoTransformer3DModel":
+        return {"denoiser": _ltx_transformer(denoiser_config, fused), "vae_decoder": _ltx_vae_decoder(vae_config)}
     elif denoiser_class == "WanTransformer3DModel":
         return {"denoiser": _wan_transformer(denoiser_config, fused), "vae_decoder": _wan_vae_decoder(vae_config, fused)}
     else:

@@ -8,6 +8,9 @@ Supported folders (model_index.json `_class_name`):
   StableDiffusionPipeline  Stable Diffusion 1.x / 2.x stills -> family "sd"; UNet2DConditionModel
   WanPipeline              Wan 2.1 / 2.2 text-to-video -> family "wan"; WanTransformer3DModel,
                            UMT5 text encoder, causal video VAE (wan_pipeline.py)
+  LTXPipeline, LTXImageToVideoPipeline, LTXConditionPipeline
+                           LTX-Video 0.9.x -> family "ltx"; LTXVideoTransformer3DModel, T5
+                           text encoder, AutoencoderKLLTXVideo (ltx_pipeline.py)
 
 Components are loaded one by one from their sub-folders (not through DiffusionPipeline), so a
 folder is read the same way whether its denoiser is a diffusers class or ours, and nothing is
@@ -25,6 +28,9 @@ SUPPORTED_PIPELINES = {
     "TextToVideoSDPipeline": "unet3d",
     "StableDiffusionPipeline": "sd",
     "WanPipeline": "wan",
+    "LTXPipeline": "ltx",
+    "LTXImageToVideoPipeline": "ltx",
+    "LTXConditionPipeline": "ltx",
 }
 SUPPORTED_DENOISERS = {
     "unet3d": ("UNet3DConditionModel", "PromptreelVideoTransformer"),
@@ -67,11 +73,14 @@ def inspect_folder(folder: str) -> dict:
             f"{folder}/model_index.json names the pipeline class {pipeline!r}; tools/export.py supports "
             + " and ".join(SUPPORTED_PIPELINES)
             + " (ModelScope / Zeroscope text-to-video, Promptreel's default model, Stable Diffusion 1.x/2.x, "
-            "Wan 2.1/2.2 text-to-video)"
+            "Wan 2.1/2.2 text-to-video, LTX-Video 0.9.x)"
         )
     family = SUPPORTED_PIPELINES[pipeline]
-    if family == "wan":
-        from .wan_pipeline import check_components
+    if family in ("wan", "ltx"):
+        if family == "wan":
+            from .wan_pipeline import check_components
+        else:
+            from .ltx_pipeline import check_components
 
         parts = check_components(folder, index)
         sched = index.get("scheduler")
@@ -169,10 +178,21 @@ def export_folder(
     opset: int = 17,
     force: bool = False,
     max_sequence_length: int | None = None,
+    decode_timestep: float | None = None,
+    decode_noise_scale: float | None = None,
 ) -> dict:
     """Export `folder` into the package folder `out` (written to `out`.partial, then renamed)."""
     # Refusals first: they need neither torch nor the weights.
     info = inspect_folder(folder)
+    decode = None
+    if info["family"] == "ltx":
+        from .ltx_pipeline import check_options
+
+        decode = check_options(folder, _read_json(os.path.join(folder, "model_index.json")), half=half,
+                               decode_timestep=decode_timestep, decode_noise_scale=decode_noise_scale)
+    elif decode_timestep is not None or decode_noise_scale is not None:
+        raise ExportError("--decode-timestep and --decode-noise-scale apply to LTX-Video pipelines (VAEs with "
+                          f"timestep conditioning); {folder} is a {info['pipeline']}")
     if os.path.exists(out) and not force:
         raise ExportError(f"{out} already exists; pass --force to replace it")
 
@@ -192,9 +212,18 @@ def export_folder(
             folder, tmp, half=half, external_data=external_data, vae_encoder=vae_encoder, native=native, opset=opset,
             max_sequence_length=max_sequence_length, tokenizer_json=_tokenizer_json, scheduler_config=_scheduler_config)
         write_manifest(tmp, name=name or os.path.basename(os.path.abspath(folder)), version=version, **fields)
+    elif info["family"] == "ltx":
+        from .ltx_pipeline import export_ltx
+
+        report, fields = export_ltx(
+            folder, tmp, external_data=external_data, vae_encoder=vae_encoder, native=native, opset=opset,
+            max_sequence_length=max_sequence_length, decode=decode, tokenizer_json=_tokenizer_json,
+            scheduler_config=_scheduler_config)
+        write_manifest(tmp, name=name or os.path.basename(os.path.abspath(folder)), version=version, **fields)
     else:
         if max_sequence_length is not None:
-            raise ExportError("--max-sequence-length applies to Wan pipelines; CLIP text encoders read a fixed length")
+            raise ExportError("--max-sequence-length applies to Wan and LTX-Video pipelines; CLIP text encoders "
+                              "read a fixed length")
         report = _export_unet_family(folder, tmp, info, name=name, version=version, half=half,
                                      external_data=external_data, vae_encoder=vae_encoder, native=native,
                                      decode_chunk_frames=decode_chunk_frames, opset=opset)

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""diffusers' LTXPipeline on PyTorch CPU, timed: the baseline of the engine benchmark's LTX-Video
+configurations (onnx/benches/overhead.rs).
+
+    python tools/bench_ltx_torch.py --folder onnx/tests/data/tiny-ltx-diffusers --latents L.npy \\
+        --prompt P --negative-prompt N --steps 8 --frames 17 --width 96 --height 64 --guidance 3 \\
+        --threads 2 --max-sequence-length 24 --warmup 1 --serve
+
+The interface is tools/bench_wan_torch.py's, plus --frame-rate, --decode-timestep and
+--decode-noise-scale (defaults 25, 0.03, 0.025). --latents holds the initial noise unpacked,
+[1, C, F, h, w] as the engine draws it; it is packed into tokens for the pipeline. With --serve it
+prints {"ready": true} once warmed up, then answers each "run" line on stdin with one JSON line:
+total_s, s_per_step (the loop's mean step), denoiser_run_s_per_step (the transformer's forward
+calls per step), ort_s (0: no ONNX Runtime here) and peak_rss_mib.
+Needs tools/requirements.txt (PyTorch, diffusers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+
+import numpy as np
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    for name in ("--folder", "--latents", "--prompt", "--negative-prompt"):
+        ap.add_argument(name, required=name in ("--folder", "--latents"), default="")
+    for name in ("--steps", "--frames", "--width", "--height", "--threads", "--max-sequence-length", "--warmup"):
+        ap.add_argument(name, type=int, default=1)
+    ap.add_argument("--guidance", type=float, default=3.0)
+    ap.add_argument("--frame-rate", type=float, default=25.0)
+    ap.add_argument("--decode-timestep", type=float, default=0.03)
+    ap.add_argument("--decode-noise-scale", type=float, default=0.025)
+    ap.add_argument("--serve", action="store_true")
+    a = ap.parse_args()
+
+    import torch
+    from diffusers import LTXPipeline
+
+    torch.set_num_threads(a.threads)
+    torch.set_grad_enabled(False)
+    pipe = LTXPipeline.from_pretrained(a.folder)
+    pipe.set_progress_bar_config(disable=True)
+    # LTXPipeline takes given latents already packed into tokens ([B, F*h*w, C], patch 1x1)
+    latents = LTXPipeline._pack_latents(torch.from_numpy(np.load(a.latents)))
+    marks: list[float] = []
+    spent = [0.0]
+
+    def before(_m, _args, _kwargs):
+        marks.append(time.perf_counter())
+
+    def after(_m, _args, _kwargs, _out):
+        spent[0] += time.perf_counter() - marks[-1]
+
+    pipe.transformer.register_forward_pre_hook(before, with_kwargs=True)
+    pipe.transformer.register_forward_hook(after, with_kwargs=True)
+    step_ends: list[float] = []
+
+    def on_step(_pipe, _i, _t, kwargs):
+        step_ends.append(time.perf_counter())
+        return kwargs
+
+    def run() -> dict:
+        marks.clear()
+        step_ends.clear()
+        spent[0] = 0.0
+        started = time.perf_counter()
+        pipe(prompt=a.prompt, negative_prompt=a.negative_prompt, num_inference_steps=a.steps,
+             guidance_scale=a.guidance, num_frames=a.frames, width=a.width, height=a.height,
+             frame_rate=a.frame_rate, latents=latents.clone(), max_sequence_length=a.max_sequence_length,
+             decode_timestep=a.decode_timestep, decode_noise_scale=a.decode_noise_scale,
+             generator=torch.Generator().manual_seed(0), output_type="np", callback_on_step_end=on_step)
+        total = time.perf_counter() - started
+        # a step runs from the previous step's end (the first: its first transformer call)
+        starts = [marks[0]] + step_ends[:-1]
+        per_step = float(np.mean([e - s for s, e in zip(starts, step_ends)]))
+        return {"total_s": total, "s_per_step": per_step, "denoiser_run_s_per_step": spent[0] / a.steps,
+                "ort_s": 0.0, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+    for _ in range(a.warmup):
+        run()
+    if not a.serve:
+        print(json.dumps(run()))
+        return 0
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if line.strip() == "run":
+            print(json.dumps(run()), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
