@@ -913,3 +913,91 @@ fn a_wan_model_in_the_generator_context() {
         host.violations()
     );
 }
+
+#[test]
+fn an_ltx_model_in_the_generator_context_runs_at_the_host_frame_rate() {
+    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    prepare_environment();
+    let path = plugin_binary();
+    let mut config = HostConfig::natron_like();
+    // twice the model's 25 fps: a plug-in that ran the model at its own rate would retime the
+    // clip to 18 host frames
+    config.project.frame_rate = 50.0;
+    let host = Host::new(config.clone());
+    let binary = host.open(&path).expect("loads");
+    if let Some(status) = binary.set_host_status() {
+        assert!(succeeded(status), "OfxSetHost answered {status}");
+    }
+    let plugin = binary.find(PLUGIN_ID).expect("the plug-in");
+    assert_eq!(plugin.load(), OK);
+    assert_eq!(plugin.describe(), OK);
+    assert_eq!(plugin.describe_in_context(Context::Generator), OK);
+    assert_eq!(plugin.describe_in_context(Context::General), OK);
+    let model_dir = workspace().join("onnx/tests/data/tiny-ltx");
+    // the fixture is made at 25 fps; a host at another rate proves the plug-in passes its own
+    assert_ne!(model_fps(&model_dir), config.project.frame_rate);
+    let mut g = Generation {
+        model_dir,
+        prompt: "a lighthouse at dusk, waves below".into(),
+        negative: "blurry".into(),
+        seed: 11,
+        steps: 2,
+        frames: 12,
+        guidance: 3.0,
+        scheduler: 0,
+        resolution: 0,
+        fit: 0,
+        output_colour: 0,
+    };
+    let inst = Arc::new(
+        plugin
+            .create_instance(Context::Generator)
+            .expect("instance"),
+    );
+    apply(&inst, &plugin, &g);
+    let text = inst.param_str("status");
+    assert!(
+        text.contains("Frames 12 -> 9") && text.contains("8k+1"),
+        "status after setting 12 frames: {text:?}"
+    );
+    assert!(succeeded(inst.press("generate")), "Generate");
+    let text = inst.param_str("status");
+    assert!(text.contains("9 frames"), "status {text:?}");
+    g.frames = 9;
+    // made at the host's rate: one model frame per host frame
+    let length = clip_length(
+        g.frames,
+        config.project.frame_rate,
+        config.project.frame_rate,
+    );
+    assert_eq!(length, 9);
+    let frames = render_all_frames(&inst, length);
+    for (t, r) in frames.iter().enumerate() {
+        compare_with_engine(&g, &inst, r, t as f64, 1.0);
+    }
+    let first = frames[0].image.mean(frames[0].window);
+    let last = frames[length as usize - 1]
+        .image
+        .mean(frames[length as usize - 1].window);
+    assert!(first != last, "the clip changes over time");
+    let general = plugin
+        .create_instance(Context::General)
+        .expect("General instance");
+    apply(&general, &plugin, &g);
+    assert_eq!(
+        general.time_domain(),
+        (OK, [0.0, 8.0]),
+        "9 frames made at 50 fps"
+    );
+    assert_eq!(general.destroy(), OK);
+    let inst = Arc::into_inner(inst).expect("no render threads left");
+    assert_eq!(inst.destroy(), OK);
+    assert_eq!(plugin.unload(), OK);
+    drop(plugin);
+    binary.close().expect("dlclose");
+    assert!(
+        host.violations().is_empty(),
+        "protocol violations: {:#?}",
+        host.violations()
+    );
+}

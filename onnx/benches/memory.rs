@@ -258,17 +258,7 @@ fn run(c: &Config, model: &Path, steps: usize, threads: usize, scratch: &Path) -
 
 fn tokens(model: &Path, c: &Config) -> Option<u64> {
     let m = Manifest::read(model).ok()?;
-    let settings = Settings {
-        frames: c.frames,
-        width: c.width,
-        height: c.height,
-        steps: 1,
-        guidance: GUIDANCE,
-        guidance_2: GUIDANCE,
-        scheduler: None,
-        latent_shape: vec![],
-        text_tokens: m.tokenizer.max_length,
-    };
+    let settings = Settings::at_size(&m, c.frames, c.width, c.height, GUIDANCE);
     Some(attention_tokens(&m, &Size::of(&m, &settings)))
 }
 

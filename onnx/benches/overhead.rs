@@ -54,10 +54,30 @@ struct Config {
 enum Baseline {
     /// tools/bench_python_ort.py: the same graphs through onnxruntime's Python package.
     PythonOrt,
-    /// tools/bench_wan_torch.py: diffusers' WanPipeline on PyTorch CPU, the same tiny weights
-    /// (onnx/tests/data/tiny-wan-diffusers; goal ours/theirs at most 0.7).
-    DiffusersTorch,
+    /// A diffusers pipeline on PyTorch CPU with the same tiny weights (goal ours/theirs at most
+    /// 0.7): `script` in tools/ runs `folder` in onnx/tests/data.
+    DiffusersTorch(Torch),
 }
+
+/// A PyTorch baseline: the script that runs it, the diffusers folder, the pipeline's name.
+#[derive(Clone, Copy, PartialEq)]
+struct Torch {
+    script: &'static str,
+    folder: &'static str,
+    pipeline: &'static str,
+}
+
+const WAN_TORCH: Torch = Torch {
+    script: "bench_wan_torch.py",
+    folder: "tiny-wan-diffusers",
+    pipeline: "WanPipeline",
+};
+
+const LTX_TORCH: Torch = Torch {
+    script: "bench_ltx_torch.py",
+    folder: "tiny-ltx-diffusers",
+    pipeline: "LTXPipeline",
+};
 
 const CONFIGS: &[Config] = &[
     Config {
@@ -91,7 +111,7 @@ const CONFIGS: &[Config] = &[
         steps: 10,
         scheduler: "unipc",
         guidance: 5.0,
-        baseline: Baseline::DiffusersTorch,
+        baseline: Baseline::DiffusersTorch(WAN_TORCH),
     },
     Config {
         name: "wan large 256x256x17",
@@ -102,7 +122,29 @@ const CONFIGS: &[Config] = &[
         steps: 4,
         scheduler: "unipc",
         guidance: 5.0,
-        baseline: Baseline::DiffusersTorch,
+        baseline: Baseline::DiffusersTorch(WAN_TORCH),
+    },
+    Config {
+        name: "ltx tiny 96x64x17",
+        package: "tiny-ltx",
+        width: 96,
+        height: 64,
+        frames: 17,
+        steps: 10,
+        scheduler: "flow-euler",
+        guidance: 3.0,
+        baseline: Baseline::DiffusersTorch(LTX_TORCH),
+    },
+    Config {
+        name: "ltx large 512x512x25",
+        package: "tiny-ltx",
+        width: 512,
+        height: 512,
+        frames: 25,
+        steps: 4,
+        scheduler: "flow-euler",
+        guidance: 3.0,
+        baseline: Baseline::DiffusersTorch(LTX_TORCH),
     },
 ];
 
@@ -235,16 +277,13 @@ impl Python {
                 cmd.args(extra.split_whitespace());
                 (python, cmd)
             }
-            Baseline::DiffusersTorch => {
+            Baseline::DiffusersTorch(torch) => {
                 let python = std::env::var("PROMPTREEL_BENCH_TORCH_PYTHON")
                     .unwrap_or_else(|_| "python3".into());
                 let mut cmd = Command::new(&python);
                 let length = model.package().tokenizer().max_length();
-                cmd.arg(tools.join("bench_wan_torch.py"))
-                    .args([
-                        "--folder",
-                        &data.join("tiny-wan-diffusers").to_string_lossy(),
-                    ])
+                cmd.arg(tools.join(torch.script))
+                    .args(["--folder", &data.join(torch.folder).to_string_lossy()])
                     .args(["--max-sequence-length", &length.to_string()]);
                 (python, cmd)
             }
@@ -434,7 +473,7 @@ fn request(c: &Config, latents: TensorF32) -> GenerateRequest {
         height: Some(c.height),
         scheduler: Some(c.scheduler.into()),
         initial_latents: Some(latents),
-        max_sequence_length: None,
+        ..Default::default()
     }
 }
 
@@ -466,7 +505,7 @@ fn bench(model: &Model, c: &Config, threads: usize, pairs: usize) {
                 Baseline::PythonOrt => {
                     "set PROMPTREEL_BENCH_PYTHON to a python with onnxruntime, numpy, tokenizers"
                 }
-                Baseline::DiffusersTorch => {
+                Baseline::DiffusersTorch(_) => {
                     "set PROMPTREEL_BENCH_TORCH_PYTHON to a python with tools/requirements.txt"
                 }
             };
@@ -595,8 +634,8 @@ fn main() {
             "{} ({weights_mib:.1} MiB of weights), against {}",
             c.package,
             match c.baseline {
-                Baseline::PythonOrt => "the same graphs in onnxruntime's Python package",
-                Baseline::DiffusersTorch => "diffusers' WanPipeline on PyTorch CPU",
+                Baseline::PythonOrt => "the same graphs in onnxruntime's Python package".into(),
+                Baseline::DiffusersTorch(t) => format!("diffusers' {} on PyTorch CPU", t.pipeline),
             }
         );
         bench(&model, c, threads, pairs);

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
 use crate::family::{self, Family};
-use crate::package::{GraphRole, ModelPackage, TimestepDtype};
+use crate::package::{FamilyName, GraphRole, ModelPackage, TimestepDtype};
 use crate::runtime::{Graph, MemoryMode, Provider, Runtime, SessionOptions};
 
 /// A model package with its sessions.
@@ -173,6 +173,7 @@ impl Model {
     /// Checks a freshly loaded graph against the manifest.
     fn check(&self, role: GraphRole, g: &Graph) -> Result<()> {
         let m = self.package.manifest();
+        let family = self.family();
         let expect = |name: &str, rank: Option<usize>, input: bool| -> Result<()> {
             let port = if input { g.input(name) } else { g.output(name) };
             let list = |ports: &[crate::runtime::Port]| {
@@ -243,20 +244,26 @@ impl Model {
                         d.timestep_dtype
                     )));
                 }
+                // [batch, frames]: one timestep per latent frame (LTX, whose first frame can
+                // be a conditioning image at timestep 0)
+                let most = if m.family == FamilyName::Ltx { 2 } else { 1 };
                 if g.input(&d.timestep)
-                    .map(|p| p.shape.len() > 1)
+                    .map(|p| p.shape.len() > most)
                     .unwrap_or(false)
                 {
                     return Err(Error::package(format!(
-                        "the denoiser {} takes a timestep of rank > 1; a scalar or [batch] is \
-                         expected",
-                        g.path().display()
+                        "the denoiser {} takes a timestep of rank > {most}; a scalar or [batch]{} \
+                         is expected",
+                        g.path().display(),
+                        if most == 2 { " or [batch, frames]" } else { "" }
                     )));
                 }
             }
             GraphRole::VaeDecoder => {
-                // stateful step graphs work on [B, C, T, h, w] chunks; per-frame ones on [N, C, h, w]
-                let rank = if m.vae_decoder.stateful { 5 } else { 4 };
+                // stateful step graphs work on [B, C, T, h, w] chunks, LTX's on the whole
+                // [B, C, F, h, w] clip; per-frame ones on [N, C, h, w]
+                let video = m.vae_decoder.stateful || family.decodes_whole_clip();
+                let rank = if video { 5 } else { 4 };
                 expect(&m.vae_decoder.input, Some(rank), true)?;
                 expect(&m.vae_decoder.output, Some(rank), false)?;
                 if m.vae_decoder.stateful {
@@ -265,7 +272,8 @@ impl Model {
             }
             GraphRole::VaeEncoder => {
                 if let Some(enc) = &m.vae_encoder {
-                    let rank = if enc.stateful { 5 } else { 4 };
+                    let video = enc.stateful || family.decodes_whole_clip();
+                    let rank = if video { 5 } else { 4 };
                     expect(&enc.input, Some(rank), true)?;
                     expect(&enc.output, Some(rank), false)?;
                     if enc.stateful {

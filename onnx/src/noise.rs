@@ -16,6 +16,10 @@ pub struct SeededNoise {
 
 /// Separates the stream used for initial latents from the one ancestral samplers draw from.
 const STEP_STREAM: u64 = 0x5eed_57e9_0000_0001;
+/// The stream a conditioning image's latent is sampled with (image to video).
+const IMAGE_STREAM: u64 = 0x5eed_1a6e_0000_0002;
+/// The stream mixed into the latents before a timestep-conditioned VAE decodes them (LTX).
+const DECODE_STREAM: u64 = 0x5eed_dec0_0000_0003;
 
 impl SeededNoise {
     /// The stream for the initial latents of `seed`.
@@ -29,6 +33,16 @@ impl SeededNoise {
     /// The stream ancestral schedulers use during sampling with `seed`.
     pub fn for_steps(seed: u64) -> Self {
         Self::new(seed ^ STEP_STREAM)
+    }
+
+    /// The stream a conditioning image's latent distribution is sampled from with `seed`.
+    pub fn for_image(seed: u64) -> Self {
+        Self::new(seed ^ IMAGE_STREAM)
+    }
+
+    /// The stream of decode noise (timestep-conditioned VAEs) with `seed`.
+    pub fn for_decode(seed: u64) -> Self {
+        Self::new(seed ^ DECODE_STREAM)
     }
 
     /// The next raw 64-bit value of the stream.

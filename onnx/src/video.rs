@@ -13,6 +13,8 @@ pub struct Timings {
     pub denoiser: Duration,
     /// ONNX Runtime time in the VAE decoder (all chunks).
     pub vae_decoder: Duration,
+    /// ONNX Runtime time in the VAE encoder (image to video's conditioning image).
+    pub vae_encoder: Duration,
     /// Wall time of each denoising step, including the scheduler.
     pub steps: Vec<Duration>,
     /// Wall time of the whole generation.
@@ -24,7 +26,7 @@ pub struct Timings {
 impl Timings {
     /// Time spent inside ONNX Runtime.
     pub fn runtime_total(&self) -> Duration {
-        self.text_encoder + self.denoiser + self.vae_decoder
+        self.text_encoder + self.denoiser + self.vae_decoder + self.vae_encoder
     }
 
     /// Share of the wall time spent outside ONNX Runtime (our overhead), 0..=1. Session

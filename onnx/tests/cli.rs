@@ -810,3 +810,115 @@ fn rendering_into_a_used_folder_leaves_only_this_clip() {
         "the folder should hold exactly the 3 frames of the last render"
     );
 }
+
+/// 2 steps of tiny-ltx, 9 frames at 64x64, without guidance.
+fn small_ltx(out: &Path) -> Generate {
+    Generate::small(out)
+        .set("--model", data().join("tiny-ltx"))
+        .set("--frames", "9")
+        .set("--width", "64")
+        .set("--height", "64")
+        .set("--guidance", "1")
+}
+
+#[test]
+fn ltx_image_to_video_from_the_command_line() {
+    let tmp = Scratch::new("ltx-image");
+    let out = tmp.path("out");
+    let report = tmp.path("report.json");
+    small_ltx(&out)
+        .set("--image", data().join("ltx-parity/i2v_resized/image.png"))
+        .set("--frame-rate", "30")
+        .set("--report", &report)
+        .run()
+        .expect_code(0)
+        .stdout_has(&["9 frames", "64x64"]);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    assert_eq!(r["settings"]["image"], true);
+    assert_eq!(r["settings"]["frame_rate"], 30.0);
+    // the package's decode settings (LTX-Video 0.9.1's documented 0.03 / 0.025)
+    assert!((r["settings"]["decode_timestep"].as_f64().expect("t") - 0.03).abs() < 1e-6);
+    assert!((r["settings"]["decode_noise_scale"].as_f64().expect("s") - 0.025).abs() < 1e-6);
+    assert_eq!(
+        listing(&out).iter().filter(|f| f.ends_with(".png")).count(),
+        9
+    );
+}
+
+#[test]
+fn ltx_bad_images_and_sizes_are_refused_in_words() {
+    let tmp = Scratch::new("ltx-bad");
+    let out = tmp.path("out");
+    let images = data().join("image");
+    // not RGB, unreadable, missing
+    small_ltx(&out)
+        .set("--image", images.join("gray.png"))
+        .run()
+        .expect_code(2)
+        .stderr_has(&["gray.png", "RGB"]);
+    small_ltx(&out)
+        .set("--image", images.join("rgba_translucent.png"))
+        .run()
+        .expect_code(2)
+        .stderr_has(&["rgba_translucent.png", "transparent"]);
+    let not_png = tmp.path("notes.png");
+    std::fs::write(&not_png, b"this is not a picture").expect("write");
+    small_ltx(&out)
+        .set("--image", &not_png)
+        .run()
+        .expect_code(2)
+        .stderr_has(&["notes.png", "PNG"]);
+    small_ltx(&out)
+        .set("--image", tmp.path("missing.png"))
+        .run()
+        .expect_code(6)
+        .stderr_has(&["missing.png"]);
+    small_ltx(&out)
+        .set("--image-fit", "squash")
+        .run()
+        .expect_code(2)
+        .stderr_has(&["squash", "crop", "stretch"]);
+    // the frame rule and the size rule
+    small_ltx(&out)
+        .set("--frames", "10")
+        .run()
+        .expect_code(2)
+        .stderr_has(&["frames 10", "8k+1", "use 9 or 17"]);
+    small_ltx(&out)
+        .set("--height", "48")
+        .run()
+        .expect_code(2)
+        .stderr_has(&["height 48", "multiple of 32"]);
+    // decode settings belong to timestep-conditioned VAEs
+    Generate::small(&out)
+        .set("--decode-timestep", "0.05")
+        .run()
+        .expect_code(2)
+        .stderr_has(&["decode timestep", "timestep-conditioned"]);
+    let pngs = if out.exists() {
+        listing(&out)
+            .into_iter()
+            .filter(|f| f.ends_with(".png"))
+            .count()
+    } else {
+        0
+    };
+    assert_eq!(pngs, 0, "a refused render wrote frames");
+}
+
+#[test]
+fn inspect_describes_an_ltx_package() {
+    let run = promptreel(&[
+        OsStr::new("inspect"),
+        OsStr::new("--model"),
+        data().join("tiny-ltx").as_os_str(),
+    ]);
+    run.expect_code(0).stdout_has(&[
+        "8k+1",
+        "multiples of 32",
+        "whole-clip decoder conditioned on a decode timestep",
+        "--image FILE.png",
+        "--frame-rate",
+    ]);
+}

@@ -64,7 +64,7 @@ fn run_case(dir: &Path) -> f32 {
         height: Some(case["height"].as_u64().expect("height") as u32),
         scheduler: Some(scheduler_name(&case)),
         initial_latents: Some(latents),
-        max_sequence_length: None,
+        ..Default::default()
     };
     let video =
         generate(&model, &req, &mut Silent).unwrap_or_else(|e| panic!("{}: {e:?}", dir.display()));

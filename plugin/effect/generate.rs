@@ -105,6 +105,15 @@ pub fn plan(values: &Values) -> OfxResult<Plan> {
     if manifest.denoiser_2.is_none() {
         values.request.guidance_2 = None;
     }
+    // A model conditioned on the frame rate (LTX) is run at the host's, so the clip plays
+    // one model frame per host frame at the speed it was made for; others run at their own.
+    let conditioned_on_rate = manifest.denoiser.rope_interpolation_scale.is_some();
+    values.request.frame_rate = match (conditioned_on_rate, values.host_fps) {
+        (true, Some(f)) if f > 0.0 && f <= f64::from(engine::pipeline::MAX_FRAME_RATE) => {
+            Some(f as f32)
+        }
+        _ => None,
+    };
     if values.request.initial_latents.is_none() {
         values.request.frames = Some(frames);
         values.request.width = Some(width);
@@ -123,6 +132,7 @@ pub fn plan(values: &Values) -> OfxResult<Plan> {
     );
     let (frames_s, width_s, height_s) = (frames.to_string(), width.to_string(), height.to_string());
     let guidance_2 = r.guidance_2.map(|g| g.to_bits().to_string());
+    let frame_rate = r.frame_rate.map(|f| f.to_bits().to_string());
     let mut parts = vec![
         ("model", identity.as_str()),
         ("prompt", r.prompt.as_str()),
@@ -140,13 +150,19 @@ pub fn plan(values: &Values) -> OfxResult<Plan> {
     if let Some(g2) = &guidance_2 {
         parts.push(("guidance2", g2.as_str()));
     }
+    // Likewise only for models conditioned on it: the same prompt at 24 and 30 fps moves
+    // differently.
+    if let Some(f) = &frame_rate {
+        parts.push(("frame_rate", f.as_str()));
+    }
     let key = ClipKey::from_parts(&parts);
+    let fps = r.frame_rate.map_or(manifest.native.fps, f64::from);
     Ok(Plan {
         values,
         model_dir,
         key,
         frames,
-        fps: manifest.native.fps,
+        fps,
         notes: snapped.notes,
     })
 }

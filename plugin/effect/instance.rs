@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use promptreel_engine::{Observer, Progress as EngineProgress};
 
 use super::generate::{self, Plan};
-use super::params::{self as p, Values};
+use super::params as p;
+use super::render;
 use crate::cache::Origin;
 use crate::ofx::{EffectHandle, MessageKind, OfxResult, Progress, PropertySet, Status, sys};
 
@@ -66,7 +67,7 @@ pub fn changed(effect: &EffectHandle, in_args: Option<&PropertySet>) -> OfxResul
     }
     if [p::FRAMES.name, p::RESOLUTION.name, p::MODEL.name].contains(&name.as_str()) {
         // Say at once when the model will make another frame count or size than asked.
-        if let Ok(plan) = Values::read(&effect.params()?, time).and_then(|v| generate::plan(&v))
+        if let Ok(plan) = render::values_at(effect, time).and_then(|v| generate::plan(&v))
             && !plan.notes.is_empty()
         {
             set_status(effect, &plan.notes.join("; "));
@@ -187,7 +188,7 @@ fn press_generate(effect: &EffectHandle, time: f64) -> OfxResult<Status> {
         return Ok(Status::Ok);
     }
     let result = (|| -> OfxResult<(Plan, Origin, String)> {
-        let values = Values::read(&effect.params()?, time)?;
+        let values = render::values_at(effect, time)?;
         let plan = generate::plan(&values)?;
         let mut observer = HostProgress::new(effect, "Promptreel: generating", false);
         let (clip, origin) = generate::obtain(&plan, &mut observer)?;

@@ -190,6 +190,9 @@ pub struct Values {
     pub device: &'static str,
     pub fit: Fit,
     pub colour: Colour,
+    /// The host's frame rate for the output; models conditioned on the frame rate (LTX) are
+    /// run at it, so motion plays at the right speed on the timeline.
+    pub host_fps: Option<f64>,
 }
 
 fn choice<T: Copy>(options: &[(&str, T)], index: i32, what: &str) -> OfxResult<T> {
@@ -223,6 +226,7 @@ impl Values {
             scheduler: choice(SCHEDULERS, int(&SCHEDULER)?, SCHEDULER.label)?.map(str::to_owned),
             initial_latents: None,
             max_sequence_length: None,
+            ..GenerateRequest::default()
         };
         Ok(Self {
             request,
@@ -230,6 +234,7 @@ impl Values {
             device: choice(DEVICES, int(&DEVICE)?, DEVICE.label)?,
             fit: choice(FITS, int(&FIT)?, FIT.label)?,
             colour: choice(COLOURS, int(&COLOUR)?, COLOUR.label)?,
+            host_fps: None,
         })
     }
 }

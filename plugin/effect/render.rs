@@ -71,6 +71,11 @@ fn canvas_for(
 
 /// The frame rate the host runs the output at (falls back to the model's).
 fn host_fps(effect: &EffectHandle, model_fps: f64) -> f64 {
+    host_frame_rate(effect).unwrap_or(model_fps)
+}
+
+/// The frame rate the host runs the output at, where it says.
+pub fn host_frame_rate(effect: &EffectHandle) -> Option<f64> {
     let from = |p: OfxResult<PropertySet>| {
         p.and_then(|p| p.get_double(sys::kOfxImageEffectPropFrameRate, 0))
     };
@@ -81,7 +86,13 @@ fn host_fps(effect: &EffectHandle, model_fps: f64) -> f64 {
         .or_else(|_| from(effect.properties()))
         .ok()
         .filter(|f| f.is_finite() && *f > 0.0)
-        .unwrap_or(model_fps)
+}
+
+/// Every parameter at `time`, with the host's frame rate.
+pub fn values_at(effect: &EffectHandle, time: f64) -> OfxResult<Values> {
+    let mut v = Values::read(&effect.params()?, time)?;
+    v.host_fps = host_frame_rate(effect);
+    Ok(v)
 }
 
 /// Host frames the clip spans: model frames scaled by the frame-rate ratio.
@@ -116,7 +127,7 @@ pub fn clip_preferences(
 /// GetTimeDomain (General context): the clip's length in host frames.
 pub fn time_domain(effect: &EffectHandle, out_args: Option<&PropertySet>) -> OfxResult<Status> {
     let out = out_args.ok_or_else(|| OfxError::failed("GetTimeDomain without outArgs"))?;
-    let plan = generate::plan(&Values::read(&effect.params()?, 0.0)?)?;
+    let plan = generate::plan(&values_at(effect, 0.0)?)?;
     let n = host_length(plan.frames, plan.fps, host_fps(effect, plan.fps));
     out.set_doubles(sys::kOfxImageEffectPropFrameRange, &[0.0, f64::from(n - 1)])?;
     Ok(Status::Ok)
@@ -163,7 +174,7 @@ pub fn render(effect: &EffectHandle, in_args: Option<&PropertySet>) -> OfxResult
         .get_doubles::<2>(sys::kOfxImageEffectPropRenderScale)
         .unwrap_or([1.0, 1.0]);
 
-    let values = Values::read(&effect.params()?, time)?;
+    let values = values_at(effect, time)?;
     let plan: Plan = generate::plan(&values)?;
     let mut observer = HostProgress::new(effect, "Promptreel: generating", true);
     let obtained = generate::obtain(&plan, &mut observer);

@@ -75,8 +75,14 @@ pub fn expected_pixels(generation: &Generation, target: &Target) -> Option<Vec<[
         scheduler: SCHEDULERS[pick(generation.scheduler)].1.map(str::to_owned),
         initial_latents: None,
         max_sequence_length: None,
+        // Models conditioned on the frame rate (LTX) run at the host's, as the plug-in does.
+        frame_rate: promptreel_engine::package::Manifest::read(&generation.model_dir)
+            .ok()
+            .filter(|m| m.denoiser.rope_interpolation_scale.is_some())
+            .map(|_| target.host_fps as f32),
+        ..Default::default()
     };
-    let key = format!("{generation:?}");
+    let key = format!("{generation:?} {:?}", request.frame_rate);
     let cached = CLIPS
         .get_or_init(Default::default)
         .lock()

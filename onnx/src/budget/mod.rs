@@ -109,6 +109,9 @@ pub struct Size {
     pub width: u64,
     /// Frames decoded per VAE call.
     pub decode_frames: u64,
+    /// Pixels per side of the largest VAE call (the frame, or a tile of it).
+    pub decode_height: u64,
+    pub decode_width: u64,
     /// Text tokens the prompt is padded to.
     pub text_tokens: u64,
 }
@@ -116,13 +119,28 @@ pub struct Size {
 impl Size {
     /// The size of a generation with `settings` on a model with manifest `m`.
     pub fn of(m: &Manifest, settings: &Settings) -> Self {
-        // Wan's 4k+1 frames are (F - 1) / 4 + 1 latent frames: the same as ceil(F / 4).
+        // Wan's 4k+1 frames are (F - 1) / 4 + 1 latent frames: the same as ceil(F / 4) (LTX:
+        // 8k+1 and 8).
         let latent_frames = if m.family == FamilyName::Sd {
             1
         } else {
             u64::from(settings.frames.div_ceil(m.temporal_compression.max(1)))
         };
         let s = u64::from(m.spatial_compression.max(1));
+        // A tiled decode's largest call, in output frames and pixels (else unbounded).
+        let ltx_tile = if settings.vae_tiled {
+            let t = m.temporal_compression.max(1) as usize;
+            let (f, h, w) = crate::pipeline::largest_tiled_call(
+                m.spatial_compression as usize,
+                t,
+                latent_frames as usize,
+                (settings.height / m.spatial_compression.max(1)) as usize,
+                (settings.width / m.spatial_compression.max(1)) as usize,
+            );
+            (((f.max(1) - 1) * t + 1) as u64, h as u64 * s, w as u64 * s)
+        } else {
+            (u64::MAX, u64::MAX, u64::MAX)
+        };
         Self {
             batch: if settings.uses_guidance() && m.cfg_batch {
                 2
@@ -134,13 +152,18 @@ impl Size {
             latent_width: (u64::from(settings.width) / s).max(1),
             height: u64::from(settings.height),
             width: u64::from(settings.width),
-            decode_frames: if m.vae_decoder.stateful {
+            decode_frames: if m.family == FamilyName::Ltx {
+                // LTX's decoder takes the whole clip in one call, or a window of it when tiled
+                u64::from(settings.frames.max(1)).min(ltx_tile.0)
+            } else if m.vae_decoder.stateful {
                 // one latent frame per call, which decodes to temporal_compression frames
                 u64::from(m.temporal_compression.max(1))
             } else {
                 u64::from(m.vae.decode_chunk_frames.max(1)).min(latent_frames.max(1))
             },
             text_tokens: u64::from(settings.text_tokens.max(1)),
+            decode_height: u64::from(settings.height).min(ltx_tile.1),
+            decode_width: u64::from(settings.width).min(ltx_tile.2),
         }
     }
 }
@@ -274,7 +297,7 @@ pub fn estimate(m: &Manifest, weights: u64, size: &Size) -> Estimate {
         .saturating_add(denoiser_attention);
     let vae_decoder = p.vae_decoder.as_ref().map_or(0, |v| {
         let chunk = Size { frames: 1, ..*size };
-        let pixels = size.decode_frames * size.height * size.width;
+        let pixels = size.decode_frames * size.decode_height * size.decode_width;
         pixels
             .saturating_mul(v.bytes_per_position)
             .saturating_add(largest_attention(v, &chunk, size.decode_frames))
@@ -440,7 +463,7 @@ fn refusal(
                 hi = mid - 1;
             }
         }
-        // Wan makes 4k+1 frames: advise one it can make.
+        // Wan and LTX make tk+1 frames: advise one they can make.
         let t = m.temporal_compression.max(1);
         let lo = (lo - 1) / t * t + 1;
         let trial = Settings {

@@ -10,17 +10,8 @@ fn default_manifest() -> Manifest {
 }
 
 fn size(m: &Manifest, frames: u32, side: u32, guidance: f32) -> Size {
-    let settings = Settings {
-        frames,
-        width: side,
-        height: side,
-        steps: 20,
-        guidance,
-        guidance_2: guidance,
-        scheduler: None,
-        latent_shape: vec![],
-        text_tokens: m.tokenizer.max_length,
-    };
+    let mut settings = Settings::at_size(m, frames, side, side, guidance);
+    settings.steps = 20;
     Size::of(m, &settings)
 }
 

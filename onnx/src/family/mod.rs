@@ -6,6 +6,8 @@
 //! manifest can say (per-channel latent statistics, a stateful VAE, the size multiple) is read
 //! from the manifest by the pipeline, not hard-wired here.
 
+mod frames;
+mod ltx;
 mod sd;
 mod unet3d;
 mod wan;
@@ -46,6 +48,39 @@ pub(crate) trait Family: Send + Sync {
     fn zero_text_padding(&self) -> bool {
         false
     }
+
+    /// How per-channel latent statistics (`vae.latents_mean` / `latents_std`) take denoised
+    /// latents into the VAE's space; the two pipelines round differently.
+    fn latent_stats(&self) -> LatentStats {
+        LatentStats::DivideByInverseStd
+    }
+
+    /// The sigmas the pipeline hands its scheduler for `steps` steps, where it chooses them
+    /// (LTXPipeline: `linspace(1, 1/N, N)`); `None`: the scheduler spaces its own.
+    fn pipeline_sigmas(&self, steps: usize) -> Option<Vec<f64>> {
+        let _ = steps;
+        None
+    }
+
+    /// Whether a clip can start from a conditioning image (image to video).
+    fn takes_image(&self) -> bool {
+        false
+    }
+
+    /// Whether the VAE decoder takes the whole clip in one call (neither per frame nor
+    /// stateful: LTX's decoder is not causal).
+    fn decodes_whole_clip(&self) -> bool {
+        false
+    }
+}
+
+/// See [`Family::latent_stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LatentStats {
+    /// WanPipeline: `x / (1 / std) + mean`.
+    DivideByInverseStd,
+    /// LTXPipeline's `_denormalize_latents`: `x * std / scaling_factor + mean`.
+    TimesStdOverScale,
 }
 
 /// The implementation of a family.
@@ -54,6 +89,7 @@ pub(crate) fn for_name(name: FamilyName) -> &'static dyn Family {
         FamilyName::Unet3d => &unet3d::Unet3d,
         FamilyName::Sd => &sd::StableDiffusion,
         FamilyName::Wan => &wan::Wan,
+        FamilyName::Ltx => &ltx::Ltx,
     }
 }
 

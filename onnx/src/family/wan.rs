@@ -5,8 +5,8 @@
 
 use std::borrow::Cow;
 
-use super::{Family, shape_error};
-use crate::error::{Error, Result};
+use super::{Family, frames, shape_error};
+use crate::error::Result;
 use crate::package::Manifest;
 use crate::prompt_clean::wan_prompt_clean;
 use crate::runtime::TensorF32;
@@ -27,34 +27,11 @@ impl Family for Wan {
     }
 
     fn check_frames(&self, m: &Manifest, frames: u32) -> Result<()> {
-        let t = step(m);
-        if frames == 0 || frames > MAX_FRAMES || !(frames - 1).is_multiple_of(t) {
-            let near = self.nearest_frames(m, frames);
-            let other = if near >= frames {
-                near.saturating_sub(t).max(1)
-            } else {
-                (near + t).min(MAX_FRAMES)
-            };
-            let (a, b) = (near.min(other), near.max(other));
-            let choice = if a == b {
-                format!("use {a}")
-            } else {
-                format!("use {a} or {b}")
-            };
-            return Err(Error::setting(format!(
-                "frames {frames}: this Wan model makes {t}k+1 frames (1, {}, {}, ... up to \
-                 {MAX_FRAMES}); {choice}",
-                1 + t,
-                1 + 2 * t
-            )));
-        }
-        Ok(())
+        frames::check("Wan", step(m), MAX_FRAMES, frames)
     }
 
     fn nearest_frames(&self, m: &Manifest, frames: u32) -> u32 {
-        let t = step(m);
-        let k = (f64::from(frames.max(1) - 1) / f64::from(t)).round() as u32;
-        (k * t + 1).min(MAX_FRAMES)
+        frames::nearest(step(m), MAX_FRAMES, frames)
     }
 
     fn frames_for_latents(&self, m: &Manifest, latent_frames: u32) -> u32 {

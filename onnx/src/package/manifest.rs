@@ -23,6 +23,11 @@ pub enum FamilyName {
     /// Wan 2.1 / 2.2 (WanPipeline): a diffusion transformer over `[B, C, F', h, w]` with a
     /// causal video VAE (4x temporal compression) decoded by a stateful step graph.
     Wan,
+    /// LTX-Video 0.9.x (LTXPipeline, LTXImageToVideoPipeline): a diffusion transformer over
+    /// `[B, C, F', h, w]` with per-frame timesteps (frame 0 can be a conditioning image), and a
+    /// video VAE (8x temporal, 32x spatial) that decodes the whole clip at once, conditioned on
+    /// a decode timestep.
+    Ltx,
 }
 
 impl FamilyName {
@@ -31,6 +36,7 @@ impl FamilyName {
             Self::Unet3d => "unet3d",
             Self::Sd => "sd",
             Self::Wan => "wan",
+            Self::Ltx => "ltx",
         }
     }
 }
@@ -69,6 +75,13 @@ pub struct VaeSettings {
     pub latents_mean: Option<Vec<f32>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latents_std: Option<Vec<f32>>,
+    /// Timestep-conditioned VAEs (LTX-Video 0.9.1 and later): the timestep the decoder is run
+    /// at, and how much of the decode noise is mixed into the latents first (`None`: the same
+    /// as `decode_timestep`, diffusers' rule). Requests may override both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_timestep: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_noise_scale: Option<f32>,
 }
 
 fn default_chunk() -> u32 {
@@ -129,6 +142,14 @@ pub struct DenoiserSpec {
     #[serde(default = "default_out_sample")]
     pub output: String,
     pub timestep_dtype: TimestepDtype,
+    /// LTX: the text tokens' mask (int64 `[B, L]`), which the transformer turns into an
+    /// attention bias (LTX's text encoder runs without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder_attention_mask: Option<String>,
+    /// LTX: the rotary position scale, float32 `[3]`: (temporal factor / frame rate, spatial
+    /// factor, spatial factor), so a clip's motion is tied to its frame rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_interpolation_scale: Option<String>,
 }
 
 fn default_denoiser_path() -> String {
@@ -159,6 +180,9 @@ pub struct VaeGraphSpec {
     /// per-frame graph over `[N, C, h, w]`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stateful: bool,
+    /// A decoder conditioned on a timestep (float32 `[B]`): the input's name. LTX-Video 0.9.1+.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestep: Option<String>,
 }
 
 /// The whole manifest.
@@ -288,7 +312,7 @@ impl Manifest {
         let m: Manifest = serde_json::from_str(text).map_err(|e| {
             Error::package(format!(
                 "{} is not a valid Promptreel manifest: {e}. See docs/model-package.md for the \
-                 fields (unknown fields are refused; `family` is one of: unet3d, sd, wan)",
+                 fields (unknown fields are refused; `family` is one of: unet3d, sd, wan, ltx)",
                 path.display()
             ))
         })?;
@@ -338,7 +362,7 @@ impl Manifest {
             ));
         }
         match self.family {
-            FamilyName::Wan if !(1..=8).contains(&self.temporal_compression) => {
+            FamilyName::Wan | FamilyName::Ltx if !(1..=8).contains(&self.temporal_compression) => {
                 return bad(format!(
                     "temporal_compression {} is out of range 1..=8",
                     self.temporal_compression
@@ -410,6 +434,18 @@ impl Manifest {
                      vae_decoder.stateful to true (export it with tools/export.py)"
                     .into());
             }
+        } else if self.family == FamilyName::Ltx {
+            if self.vae.latents_mean.is_none() {
+                return bad("an ltx package carries its VAE's latent statistics: set \
+                     vae.latents_mean and vae.latents_std (the exporter reads them from the VAE's \
+                     buffers)"
+                    .into());
+            }
+            if self.vae_decoder.stateful {
+                return bad("the ltx family decodes the whole clip in one call; remove \
+                     vae_decoder.stateful"
+                    .into());
+            }
         } else if self.vae_decoder.stateful {
             return bad(format!(
                 "the {} family decodes frame by frame; vae_decoder.stateful is for wan packages",
@@ -434,6 +470,25 @@ impl Manifest {
                 "vae.scaling_factor {} must be positive",
                 self.vae.scaling_factor
             ));
+        }
+        for (name, v) in [
+            ("vae.decode_timestep", self.vae.decode_timestep),
+            ("vae.decode_noise_scale", self.vae.decode_noise_scale),
+        ] {
+            if let Some(v) = v
+                && !(0.0..=1.0).contains(&v)
+            {
+                return bad(format!("{name} {v} must be between 0 and 1"));
+            }
+        }
+        if (self.vae.decode_timestep.is_some() || self.vae.decode_noise_scale.is_some())
+            && self.vae_decoder.timestep.is_none()
+        {
+            return bad(
+                "vae.decode_timestep and vae.decode_noise_scale need a timestep-conditioned \
+                 VAE decoder (vae_decoder.timestep names its input)"
+                    .into(),
+            );
         }
         if self.vae.decode_chunk_frames == 0 {
             return bad("vae.decode_chunk_frames must be at least 1".into());
@@ -497,13 +552,13 @@ pub(crate) mod tests {
 
     #[test]
     fn wrong_family_is_refused_with_the_valid_names() {
-        let text = SAMPLE.replace("\"unet3d\"", "\"ltx\"");
+        let text = SAMPLE.replace("\"unet3d\"", "\"cogvideox\"");
         let err = parse(&text)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(
-            err.contains("ltx") && err.contains("unet3d, sd, wan"),
+            err.contains("cogvideox") && err.contains("unet3d, sd, wan, ltx"),
             "{err}"
         );
     }

@@ -6,8 +6,12 @@
 //! * stateful (Wan's causal video VAE): `[1, C, 1, h, w]` plus its causal caches ->
 //!   `[1, 3, T, H, W]` plus the updated caches, run once per latent frame. The caches start
 //!   empty (zero frames, which the graph reads as "first chunk") and each call's go to the
-//!   next, so memory is one chunk's whatever the clip length (docs/model-package.md).
+//!   next, so memory is one chunk's whatever the clip length (docs/model-package.md);
+//! * whole clip (LTX's VAE, not causal): `[1, C, F, h, w]` (plus a decode timestep `[1]` for
+//!   timestep-conditioned decoders) -> `[1, 3, T, H, W]` in one call; its memory grows with
+//!   the clip, which the estimate made before generation accounts for.
 
+use super::tiled::{self, Tiling, Vol};
 use super::{DECODE_SHARE, Run};
 use crate::control::Phase;
 use crate::error::{Error, Result};
@@ -136,6 +140,111 @@ pub(super) fn stateful(
         report(run, fi + 1, f);
     }
     Ok((frames, n_frames))
+}
+
+/// Decodes `[1, C, F', h, w]` latents with a whole-clip decoder graph, at decode timestep `t`
+/// where the decoder takes one: in one call, or tile by tile when `tiled` (see `tiled.rs`).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn whole(
+    run: &mut Run<'_>,
+    m: &Manifest,
+    vae: &Graph,
+    latents: &TensorF32,
+    t: Option<f32>,
+    tiled: bool,
+    width: usize,
+    height: usize,
+) -> Result<(Vec<f32>, usize)> {
+    let &[1, c, f, h, w] = latents.shape.as_slice() else {
+        return Err(Error::package(format!(
+            "the VAE decoder takes [1, C, F, h, w] latents, not {:?}",
+            latents.shape
+        )));
+    };
+    let spec = &m.vae_decoder;
+    let t_data = [t.unwrap_or(0.0)];
+    let t_shape = [1];
+    let z = Vol {
+        c,
+        t: f,
+        h,
+        w,
+        data: latents.data.clone(),
+    };
+    let (spatial, temporal) = (
+        m.spatial_compression as usize,
+        m.temporal_compression.max(1) as usize,
+    );
+    let tiling = Tiling::DIFFUSERS;
+    let calls = if tiled {
+        tiled::count_calls(&tiling, spatial, temporal, f, h, w)
+    } else {
+        1
+    };
+    let mut done = 0;
+    let mut call = |window: &Vol| -> Result<Vol> {
+        run.check_cancel()?;
+        let shape = [1, window.c, window.t, window.h, window.w];
+        let mut inputs = vec![(
+            spec.input.as_str(),
+            Input::F32 {
+                shape: &shape,
+                data: &window.data,
+            },
+        )];
+        if let Some(name) = &spec.timestep {
+            inputs.push((
+                name.as_str(),
+                Input::F32 {
+                    shape: &t_shape,
+                    data: &t_data,
+                },
+            ));
+        }
+        let (pixels, took) = vae.run(&inputs, &spec.output)?;
+        run.timings.vae_decoder += took;
+        let (want_h, want_w) = (window.h * spatial, window.w * spatial);
+        let out = match pixels.shape.as_slice() {
+            &[1, 3, ot, oh, ow] if oh == want_h && ow == want_w && ot > 0 => Vol {
+                c: 3,
+                t: ot,
+                h: oh,
+                w: ow,
+                data: pixels.data,
+            },
+            s => {
+                return Err(Error::package(format!(
+                    "the VAE decoder {} returned shape {s:?} for latents of shape {shape:?}; \
+                     expected [1, 3, T, {want_h}, {want_w}] (its factors must match \
+                     spatial_compression in promptreel.json)",
+                    vae.path().display(),
+                )));
+            }
+        };
+        done += 1;
+        report(run, done.min(calls), calls);
+        Ok(out)
+    };
+    let pixels = if tiled {
+        tiled::decode(&z, &tiling, spatial, temporal, &mut call)?
+    } else {
+        call(&z)?
+    };
+    if pixels.h != height || pixels.w != width {
+        return Err(Error::package(format!(
+            "the VAE decoder {} made {}x{} frames for a {width}x{height} clip",
+            vae.path().display(),
+            pixels.w,
+            pixels.h
+        )));
+    }
+    let (t, hw) = (pixels.t, width * height);
+    let mut frames = Vec::with_capacity(t * hw * 3);
+    for ti in 0..t {
+        let plane = |ch: usize| &pixels.data[(ch * t + ti) * hw..(ch * t + ti + 1) * hw];
+        interleave(&mut frames, plane(0), plane(1), plane(2));
+    }
+    Ok((frames, t))
 }
 
 fn report(run: &mut Run<'_>, done: usize, total: usize) {

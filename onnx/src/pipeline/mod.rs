@@ -6,18 +6,33 @@
 //! Cancellation is checked before every denoiser call and every VAE chunk, so a cancel returns
 //! within one step.
 
+mod condition;
 mod decode;
 mod request;
+mod tiled;
 
 use std::time::Instant;
 
+/// The largest latent window (frames, height, width) one call of a tiled whole-clip decoder
+/// sees for latents of `[C, f, h, w]` (diffusers' tile sizes).
+pub fn largest_tiled_call(
+    spatial: usize,
+    temporal: usize,
+    f: usize,
+    h: usize,
+    w: usize,
+) -> (usize, usize, usize) {
+    tiled::largest_call(&tiled::Tiling::DIFFUSERS, spatial, temporal, f, h, w)
+}
+
 pub use request::{
-    GenerateRequest, MAX_GUIDANCE, MAX_OUTPUT_VALUES, MAX_SIDE, MAX_STEPS, MAX_TEXT_TOKENS,
-    Settings, Snapped, size_multiple, snap,
+    GenerateRequest, MAX_FRAME_RATE, MAX_GUIDANCE, MAX_OUTPUT_VALUES, MAX_SIDE, MAX_STEPS,
+    MAX_TEXT_TOKENS, Settings, Snapped, size_multiple, snap,
 };
 
 use crate::control::{Observer, Phase, Progress};
 use crate::error::{Error, Result};
+use crate::family::LatentStats;
 use crate::model::Model;
 use crate::noise::SeededNoise;
 use crate::package::GraphRole;
@@ -79,13 +94,24 @@ pub fn generate(
     let (kind, karras) = settings
         .scheduler
         .map_or((None, None), |(k, c)| (Some(k), c));
-    let mut sched: Box<dyn Scheduler> =
-        scheduler::build(model.package().scheduler_config(), kind, karras)?;
-    sched.set_timesteps(settings.steps as usize)?;
+    let config = model.package().scheduler_config();
+    let mut sched: Box<dyn Scheduler> = scheduler::build(config, kind, karras)?;
+    let shape = settings.latent_shape.clone();
+    if sched.uses_dynamic_shifting() {
+        // LTXPipeline (and Flux-style pipelines): mu grows with the latent sequence length,
+        // frames x latent height x latent width (LTX's transformer patch is 1x1).
+        let positions: usize = shape[2..].iter().product();
+        sched.set_dynamic_shift_mu(config.dynamic_shift_mu(positions))?;
+    }
+    let steps = settings.steps as usize;
+    match model.family().pipeline_sigmas(steps) {
+        Some(sigmas) => sched.set_timesteps_from_sigmas(&sigmas)?,
+        None => sched.set_timesteps(steps)?,
+    }
     let timesteps = sched.timesteps().to_vec();
 
-    // 4. Initial latents: supplied or seeded, scaled by the scheduler's initial sigma.
-    let shape = settings.latent_shape.clone();
+    // 4. Initial latents: supplied or seeded, scaled by the scheduler's initial sigma; with a
+    // conditioning image, its latent replaces the first latent frame (which then stays fixed).
     let mut latents = match &req.initial_latents {
         Some(l) => l.data.clone(),
         None => SeededNoise::new(req.seed).take(shape.iter().product()),
@@ -94,6 +120,26 @@ pub fn generate(
     if sigma != 1.0 {
         latents.iter_mut().for_each(|x| *x *= sigma);
     }
+    let first_frame = match &req.image {
+        Some(image) => {
+            let encoder = run.session(model, GraphRole::VaeEncoder)?;
+            let f = condition::encode_image(&mut run, model, &encoder, req, image, &settings)?;
+            if sequential {
+                drop(encoder);
+                model.release(GraphRole::VaeEncoder);
+            }
+            condition::set_first_frame(&mut latents, &shape, &f);
+            Some(f)
+        }
+        None => None,
+    };
+    // What the transformer takes besides latents, timestep and text (LTX): the text mask and
+    // the rotary scale tied to the frame rate.
+    let rope = m.denoiser.rope_interpolation_scale.as_ref().map(|_| {
+        let fps = f64::from(settings.frame_rate);
+        let s = m.spatial_compression as f32;
+        [(f64::from(m.temporal_compression) / fps) as f32, s, s]
+    });
 
     // 5. Denoising loop.
     // A phase starts with a report of 0 done, after the previous phase's session is released
@@ -118,12 +164,7 @@ pub fn generate(
     // Batched guidance: the [negative, prompt] hidden states are the same every step, so they
     // are joined once; the doubled latent buffer is reused.
     let mut batched = match &uncond {
-        Some(u) if batch_cfg => {
-            let mut ehs = u.clone();
-            ehs.data.extend_from_slice(&cond.data);
-            ehs.shape[0] = 2;
-            Some((ehs, vec![0.0f32; per_sample * 2]))
-        }
+        Some(u) if batch_cfg => Some((u.joined(&cond), vec![0.0f32; per_sample * 2])),
         _ => None,
     };
     for (i, &t) in timesteps.iter().enumerate() {
@@ -152,6 +193,8 @@ pub fn generate(
             spec,
             shape: &shape,
             t,
+            fixed_first_frame: first_frame.is_some(),
+            rope,
         };
         match (&uncond, batched.as_mut()) {
             (None, _) => {
@@ -173,6 +216,10 @@ pub fn generate(
             }
         }
         sched.step(&guided_out, i, &mut latents, &mut step_noise)?;
+        if let Some(f) = &first_frame {
+            // LTXImageToVideoPipeline steps only the frames after the image's
+            condition::set_first_frame(&mut latents, &shape, f);
+        }
         run.timings.steps.push(step_started.elapsed());
         let frac = ENCODE_SHARE
             + (1.0 - ENCODE_SHARE - DECODE_SHARE) * (i + 1) as f32 / timesteps.len() as f32;
@@ -188,17 +235,56 @@ pub fn generate(
     }
 
     // 6. Decode, a bounded number of frames at a time.
-    let chunks = if m.vae_decoder.stateful || shape.len() == 5 {
+    let whole = model.family().decodes_whole_clip();
+    let chunks = if whole {
+        let [_, _, f, h, w] = shape[..] else {
+            return Err(Error::package("a whole-clip decoder takes 5-D latents"));
+        };
+        if settings.vae_tiled {
+            tiled::count_calls(
+                &tiled::Tiling::DIFFUSERS,
+                m.spatial_compression as usize,
+                m.temporal_compression.max(1) as usize,
+                f,
+                h,
+                w,
+            )
+        } else {
+            1
+        }
+    } else if m.vae_decoder.stateful || shape.len() == 5 {
         shape.get(2).copied().unwrap_or(1)
     } else {
         1
     };
     run.report(Phase::Decoding, 0, chunks, 1.0 - DECODE_SHARE);
     let vae = run.session(model, GraphRole::VaeDecoder)?;
-    denormalize(m, &mut latents)?;
+    denormalize(m, model.family().latent_stats(), &mut latents)?;
+    if let Some((_, scale)) = settings.decode {
+        // LTXPipeline: latents = (1 - s) * latents + s * noise, before a decode at timestep t
+        let noise = match &req.decode_noise {
+            Some(n) => n.data.clone(),
+            None => SeededNoise::for_decode(req.seed).take(latents.len()),
+        };
+        for (x, n) in latents.iter_mut().zip(&noise) {
+            *x = (1.0 - scale) * *x + scale * n;
+        }
+    }
     let lat = TensorF32::new(shape, latents)?;
     let (width, height) = (settings.width as usize, settings.height as usize);
-    let (frames, n_frames) = if m.vae_decoder.stateful {
+    let (frames, n_frames) = if whole {
+        let t = settings.decode.map(|(t, _)| t);
+        decode::whole(
+            &mut run,
+            m,
+            &vae,
+            &lat,
+            t,
+            settings.vae_tiled,
+            width,
+            height,
+        )?
+    } else if m.vae_decoder.stateful {
         decode::stateful(&mut run, m, &vae, &lat, width, height)?
     } else {
         decode::per_frame(&mut run, model, &vae, &lat, width, height)?
@@ -219,7 +305,7 @@ pub fn generate(
         frame_count: n_frames,
         width,
         height,
-        fps: m.native.fps,
+        fps: f64::from(settings.frame_rate),
         timings: run.timings,
         providers,
         warnings: run.warnings,
@@ -242,6 +328,10 @@ struct Call<'a> {
     spec: &'a crate::package::manifest::DenoiserSpec,
     shape: &'a [usize],
     t: f32,
+    /// Image to video: the first latent frame is the image's, at timestep 0.
+    fixed_first_frame: bool,
+    /// The rotary position scale, for transformers that take it (LTX).
+    rope: Option<[f32; 3]>,
 }
 
 /// Classifier-free guidance (Ho & Salimans 2022, eq. 6): u + g (c - u).
@@ -254,7 +344,7 @@ fn guide(out: &mut [f32], uncond: &[f32], cond: &[f32], g: f32) {
 /// Hands the final latents to the VAE's space: `x * std + mean` per channel where the package
 /// has latent statistics (Wan, computed as WanPipeline does: `x / (1 / std) + mean` in f32),
 /// else `x / scaling_factor + shift_factor`.
-fn denormalize(m: &crate::package::Manifest, latents: &mut [f32]) -> Result<()> {
+fn denormalize(m: &crate::package::Manifest, form: LatentStats, latents: &mut [f32]) -> Result<()> {
     match (&m.vae.latents_mean, &m.vae.latents_std) {
         (Some(mean), Some(std)) => {
             let c = mean.len();
@@ -265,10 +355,18 @@ fn denormalize(m: &crate::package::Manifest, latents: &mut [f32]) -> Result<()> 
                 )));
             }
             // batch 1: [1, C, ...] is C contiguous blocks
+            let sf = m.vae.scaling_factor;
             for (ci, block) in latents.chunks_mut(per_channel).enumerate() {
-                let inv = 1.0f32 / std[ci];
-                for x in block {
-                    *x = *x / inv + mean[ci];
+                match form {
+                    LatentStats::DivideByInverseStd => {
+                        let inv = 1.0f32 / std[ci];
+                        block.iter_mut().for_each(|x| *x = *x / inv + mean[ci]);
+                    }
+                    LatentStats::TimesStdOverScale => {
+                        block
+                            .iter_mut()
+                            .for_each(|x| *x = *x * std[ci] / sf + mean[ci]);
+                    }
                 }
             }
         }
@@ -279,6 +377,25 @@ fn denormalize(m: &crate::package::Manifest, latents: &mut [f32]) -> Result<()> 
         }
     }
     Ok(())
+}
+
+/// A prompt's hidden states `[B, T, D]` and its tokens' mask `[B, T]`, row by row.
+#[derive(Debug, Clone)]
+struct Text {
+    hidden: TensorF32,
+    mask: Vec<i64>,
+}
+
+impl Text {
+    /// `[self, other]` as one batch (the guidance batch: negative first, as diffusers orders it).
+    fn joined(&self, other: &Text) -> Text {
+        let mut hidden = self.hidden.clone();
+        hidden.data.extend_from_slice(&other.hidden.data);
+        hidden.shape[0] += other.hidden.shape[0];
+        let mut mask = self.mask.clone();
+        mask.extend_from_slice(&other.mask);
+        Text { hidden, mask }
+    }
 }
 
 /// State shared by the phases of one generation.
@@ -330,7 +447,7 @@ impl Run<'_> {
         prompt: &str,
         what: &str,
         tokens: usize,
-    ) -> Result<TensorF32> {
+    ) -> Result<Text> {
         let m = model.package().manifest();
         let family = model.family();
         let prompt = family.clean_prompt(prompt);
@@ -378,7 +495,10 @@ impl Run<'_> {
                 rest.fill(0.0);
             }
         }
-        Ok(out)
+        Ok(Text {
+            hidden: out,
+            mask: enc.attention_mask,
+        })
     }
 
     /// One denoiser call on `batch` copies of the latent.
@@ -386,47 +506,77 @@ impl Run<'_> {
         &mut self,
         call: &Call<'_>,
         sample: &[f32],
-        ehs: &TensorF32,
+        text: &Text,
         batch: usize,
     ) -> Result<TensorF32> {
         let (unet, d, t) = (call.graph, call.spec, call.t);
         let mut sample_shape = call.shape.to_vec();
         sample_shape[0] = batch;
-        // The timestep is a scalar or one value per batch item, as the graph declares.
+        // The timestep is a scalar, one value per batch item, or one per batch item and latent
+        // frame (LTX: an image's frame is at timestep 0, `t * (1 - mask)`), as the graph says.
         let ts_rank = unet.input(&d.timestep).map_or(0, |p| p.shape.len());
-        let ts_data = vec![t; batch];
-        let ts_shape: Vec<usize> = if ts_rank == 0 { vec![] } else { vec![batch] };
-        let ts_data = if ts_rank == 0 {
-            &ts_data[..1]
-        } else {
-            &ts_data[..]
+        let (ts_shape, ts_data): (Vec<usize>, Vec<f32>) = match ts_rank {
+            0 => (vec![], vec![t]),
+            1 => (vec![batch], vec![t; batch]),
+            _ => {
+                let frames = sample_shape.get(2).copied().unwrap_or(1);
+                let row: Vec<f32> = (0..frames)
+                    .map(|f| {
+                        if call.fixed_first_frame && f == 0 {
+                            0.0
+                        } else {
+                            t
+                        }
+                    })
+                    .collect();
+                (vec![batch, frames], row.repeat(batch))
+            }
         };
-        let (out, took) = unet.run(
-            &[
-                (
-                    d.sample.as_str(),
-                    Input::F32 {
-                        shape: &sample_shape,
-                        data: sample,
-                    },
-                ),
-                (
-                    d.timestep.as_str(),
-                    Input::F32 {
-                        shape: &ts_shape,
-                        data: ts_data,
-                    },
-                ),
-                (
-                    d.encoder_hidden_states.as_str(),
-                    Input::F32 {
-                        shape: &ehs.shape,
-                        data: &ehs.data,
-                    },
-                ),
-            ],
-            &d.output,
-        )?;
+        let ehs = &text.hidden;
+        let mut inputs = vec![
+            (
+                d.sample.as_str(),
+                Input::F32 {
+                    shape: &sample_shape,
+                    data: sample,
+                },
+            ),
+            (
+                d.timestep.as_str(),
+                Input::F32 {
+                    shape: &ts_shape,
+                    data: &ts_data,
+                },
+            ),
+            (
+                d.encoder_hidden_states.as_str(),
+                Input::F32 {
+                    shape: &ehs.shape,
+                    data: &ehs.data,
+                },
+            ),
+        ];
+        let mask_shape = [ehs.shape[0], text.mask.len() / ehs.shape[0].max(1)];
+        if let Some(name) = &d.encoder_attention_mask {
+            inputs.push((
+                name.as_str(),
+                Input::I64 {
+                    shape: &mask_shape,
+                    data: &text.mask,
+                },
+            ));
+        }
+        let rope_shape = [3];
+        if let (Some(name), Some(rope)) = (&d.rope_interpolation_scale, call.rope.as_ref()) {
+            inputs.push((
+                name.as_str(),
+                Input::F32 {
+                    shape: &rope_shape,
+                    data: rope,
+                },
+            ));
+        }
+        let (out, took) = unet.run(&inputs, &d.output)?;
         self.timings.denoiser += took;
         if out.shape != sample_shape {
             return Err(Error::package(format!(

@@ -1,6 +1,7 @@
 //! What the caller asks for, and the checks that turn it into concrete settings.
 
 use crate::error::{Error, Result};
+use crate::image::{ImageFit, RgbImage};
 use crate::model::Model;
 use crate::package::{FamilyName, Manifest};
 use crate::runtime::TensorF32;
@@ -14,6 +15,11 @@ pub const MAX_SIDE: u32 = 8192;
 pub const MAX_GUIDANCE: f32 = 100.0;
 /// The most text tokens a prompt may be padded to.
 pub const MAX_TEXT_TOKENS: u32 = 4096;
+/// Whole-clip VAE decoders are tiled, unless asked otherwise, when one call's estimated
+/// working memory would exceed this (LTX at 768x512x161 would need tens of GB).
+pub const TILE_ABOVE_BYTES: u64 = 2 << 30;
+/// The highest frame rate accepted, in frames per second.
+pub const MAX_FRAME_RATE: f32 = 240.0;
 /// The most output values (frames x height x width x 3) a generation may produce: 4 GiB of f32.
 pub const MAX_OUTPUT_VALUES: u64 = 1 << 30;
 
@@ -41,6 +47,28 @@ pub struct GenerateRequest {
     /// Text tokens each prompt is padded to, for models that read a variable length (Wan's
     /// `max_sequence_length`); `None` = the package's.
     pub max_sequence_length: Option<u32>,
+    /// The clip's frame rate; `None` = the package's native one. LTX also conditions its
+    /// motion on it (the rotary position scale); for other models it only labels the clip.
+    pub frame_rate: Option<f32>,
+    /// Image to video: the clip's first frame (any size; fitted to the clip by `image_fit`).
+    pub image: Option<RgbImage>,
+    /// How an image of another aspect ratio is fitted to the clip.
+    pub image_fit: ImageFit,
+    /// The noise the VAE encoder's sample is drawn with, shaped like the encoded image
+    /// (`[1, C, 1, h, w]`); `None` = from the seed. For parity tests.
+    pub image_noise: Option<TensorF32>,
+    /// Timestep-conditioned VAEs (LTX): the decoder's timestep and the share of decode noise
+    /// mixed in first; `None` = the package's.
+    pub decode_timestep: Option<f32>,
+    pub decode_noise_scale: Option<f32>,
+    /// The decode noise, shaped like the latents (`[1, C, F, h, w]`); `None` = from the seed.
+    pub decode_noise: Option<TensorF32>,
+    /// Whole-clip VAE decoders (LTX): decode in overlapping tiles as diffusers'
+    /// `enable_tiling()` with framewise decoding does (`Some(true)`), in one call
+    /// (`Some(false)`), or tiled exactly when one call would need more than
+    /// [`TILE_ABOVE_BYTES`] (`None`; a rule of the size alone, so a clip is the same on every
+    /// machine).
+    pub vae_tiling: Option<bool>,
 }
 
 impl Default for GenerateRequest {
@@ -58,6 +86,14 @@ impl Default for GenerateRequest {
             scheduler: None,
             initial_latents: None,
             max_sequence_length: None,
+            frame_rate: None,
+            image: None,
+            image_fit: ImageFit::default(),
+            image_noise: None,
+            decode_timestep: None,
+            decode_noise_scale: None,
+            decode_noise: None,
+            vae_tiling: None,
         }
     }
 }
@@ -76,9 +112,41 @@ pub struct Settings {
     pub latent_shape: Vec<usize>,
     /// Text tokens per prompt.
     pub text_tokens: u32,
+    /// Frames per second.
+    pub frame_rate: f32,
+    /// Timestep-conditioned VAEs: the decode timestep and noise scale (else `None`).
+    pub decode: Option<(f32, f32)>,
+    /// Whether the clip starts from a conditioning image.
+    pub image: bool,
+    /// Whether a whole-clip VAE decoder runs tile by tile.
+    pub vae_tiled: bool,
 }
 
 impl Settings {
+    /// Settings for a size on a model, the rest at the package's defaults (one step): what
+    /// memory estimates made without a request (inspect, benchmarks) use.
+    pub fn at_size(m: &Manifest, frames: u32, width: u32, height: u32, guidance: f32) -> Self {
+        Self {
+            frames,
+            width,
+            height,
+            steps: 1,
+            guidance,
+            guidance_2: guidance,
+            scheduler: None,
+            latent_shape: vec![],
+            text_tokens: m.tokenizer.max_length,
+            frame_rate: m.native.fps as f32,
+            decode: m
+                .vae_decoder
+                .timestep
+                .as_ref()
+                .map(|_| (m.vae.decode_timestep.unwrap_or(0.0), 0.0)),
+            image: false,
+            vae_tiled: false,
+        }
+    }
+
     /// Whether classifier-free guidance runs.
     pub fn uses_guidance(&self) -> bool {
         self.guidance > 1.0
@@ -125,10 +193,10 @@ pub(crate) fn resolve(model: &Model, req: &GenerateRequest) -> Result<Settings> 
         }
     }
     let text_tokens = req.max_sequence_length.unwrap_or(m.tokenizer.max_length);
-    if req.max_sequence_length.is_some() && m.family != FamilyName::Wan {
+    if req.max_sequence_length.is_some() && !matches!(m.family, FamilyName::Wan | FamilyName::Ltx) {
         return Err(Error::setting(format!(
             "max sequence length: this {} model reads exactly {} tokens per prompt; the \
-             setting is for Wan models",
+             setting is for Wan and LTX models",
             m.family.as_str(),
             m.tokenizer.max_length
         )));
@@ -136,7 +204,7 @@ pub(crate) fn resolve(model: &Model, req: &GenerateRequest) -> Result<Settings> 
     if !(1..=MAX_TEXT_TOKENS).contains(&text_tokens) {
         return Err(Error::setting(format!(
             "max sequence length {text_tokens} is out of range; choose 1 to {MAX_TEXT_TOKENS} \
-             (Wan uses 512)"
+             (Wan uses 512, LTX 128)"
         )));
     }
     if u64::from(frames) * u64::from(width) * u64::from(height) * 3 > MAX_OUTPUT_VALUES {
@@ -192,6 +260,45 @@ pub(crate) fn resolve(model: &Model, req: &GenerateRequest) -> Result<Settings> 
         }
         latent_shape = l.shape.clone();
     }
+    let frame_rate = req.frame_rate.unwrap_or(m.native.fps as f32);
+    if !(frame_rate.is_finite() && frame_rate > 0.0 && frame_rate <= MAX_FRAME_RATE) {
+        return Err(Error::setting(format!(
+            "frame rate {frame_rate} is out of range; choose a value above 0 and up to \
+             {MAX_FRAME_RATE} (LTX-Video is made for 24 to 30)"
+        )));
+    }
+    let decode = resolve_decode(m, req, &latent_shape)?;
+    if req.image.is_some() {
+        if !family.takes_image() {
+            return Err(Error::setting(format!(
+                "image: this {} model makes video from text only; image to video needs an LTX \
+                 model",
+                m.family.as_str()
+            )));
+        }
+        if m.vae_encoder.is_none() {
+            return Err(Error::setting(format!(
+                "image: the model package {} has no VAE encoder, which image to video needs; \
+                 export it again without --no-vae-encoder",
+                model.package().root().display()
+            )));
+        }
+    }
+    if req.image.is_none() && req.image_noise.is_some() {
+        return Err(Error::setting(
+            "image noise was given without an image; it is the noise the image is encoded with",
+        ));
+    }
+    let vae_tiled = family.decodes_whole_clip()
+        && match req.vae_tiling {
+            Some(on) => on,
+            None => {
+                let p = crate::budget::profile(m);
+                let per_pixel = p.vae_decoder.map_or(0, |v| v.bytes_per_position);
+                let one_call = u64::from(frames) * u64::from(width) * u64::from(height) * per_pixel;
+                one_call > TILE_ABOVE_BYTES
+            }
+        };
     Ok(Settings {
         frames,
         width,
@@ -202,7 +309,61 @@ pub(crate) fn resolve(model: &Model, req: &GenerateRequest) -> Result<Settings> 
         scheduler,
         latent_shape,
         text_tokens,
+        frame_rate,
+        decode,
+        image: req.image.is_some(),
+        vae_tiled,
     })
+}
+
+/// The decode timestep and noise scale of a timestep-conditioned VAE (LTX-Video 0.9.1+): the
+/// request's, else the package's; the noise scale defaults to the timestep (diffusers' rule).
+fn resolve_decode(
+    m: &Manifest,
+    req: &GenerateRequest,
+    latent_shape: &[usize],
+) -> Result<Option<(f32, f32)>> {
+    let asked = req.decode_timestep.is_some()
+        || req.decode_noise_scale.is_some()
+        || req.decode_noise.is_some();
+    if m.vae_decoder.timestep.is_none() {
+        if asked {
+            return Err(Error::setting(
+                "decode timestep, noise scale and noise are for timestep-conditioned VAEs \
+                 (LTX-Video 0.9.1 and later); this model's VAE takes no timestep, so leave them \
+                 unset",
+            ));
+        }
+        return Ok(None);
+    }
+    let t = req.decode_timestep.or(m.vae.decode_timestep).unwrap_or(0.0);
+    let scale = req
+        .decode_noise_scale
+        .or(req.decode_timestep)
+        .or(m.vae.decode_noise_scale)
+        .unwrap_or(t);
+    for (name, v) in [("decode timestep", t), ("decode noise scale", scale)] {
+        if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+            return Err(Error::setting(format!(
+                "{name} {v} is out of range; choose 0 to 1 (LTX-Video's documentation uses \
+                 0.03 and 0.025)"
+            )));
+        }
+    }
+    if let Some(n) = &req.decode_noise {
+        if n.shape != latent_shape {
+            return Err(Error::setting(format!(
+                "the decode noise has shape {:?}, but the latents have shape {latent_shape:?}",
+                n.shape
+            )));
+        }
+        if n.data.iter().any(|x| !x.is_finite()) {
+            return Err(Error::setting(
+                "the decode noise contains NaN or infinite values",
+            ));
+        }
+    }
+    Ok(Some((t, scale)))
 }
 
 /// A size moved to the nearest one the model can make, with a sentence per change.

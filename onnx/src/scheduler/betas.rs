@@ -154,7 +154,7 @@ pub(super) fn torch_linspace_f32(start: f64, end: f64, steps: usize) -> Vec<f32>
 }
 
 /// `numpy.linspace(start, stop, num)` in float64 (endpoint included).
-pub(super) fn np_linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
+pub(crate) fn np_linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
     if num <= 1 {
         return vec![start; num];
     }

@@ -98,6 +98,34 @@ impl FlowMatchEulerScheduler {
         })
     }
 
+    /// The last steps shared by both ways of setting the schedule: inversion, timesteps, the
+    /// terminal sigma.
+    fn finish(&mut self, mut sigmas: Vec<f32>) -> Result<()> {
+        if sigmas.iter().any(|s| !s.is_finite()) {
+            // diffusers' stretch divides by 1 - last sigma, which is 0 when one step starts
+            // and ends at sigma 1: it yields NaN; we say what to change instead.
+            return Err(Error::setting(format!(
+                "steps {}: this model's schedule stretches its last sigma to shift_terminal \
+                 {}, which needs at least 2 steps",
+                sigmas.len(),
+                self.shift_terminal.unwrap_or(0.0)
+            )));
+        }
+        let end = if self.invert_sigmas {
+            for s in &mut sigmas {
+                *s = 1.0 - *s;
+            }
+            1.0
+        } else {
+            0.0
+        };
+        let train = self.num_train as f32;
+        self.timesteps = sigmas.iter().map(|s| s * train).collect();
+        sigmas.push(end);
+        self.sigmas = sigmas;
+        Ok(())
+    }
+
     /// The sigmas of the current schedule (one more than the timesteps).
     pub fn sigmas(&self) -> &[f32] {
         &self.sigmas
@@ -144,20 +172,60 @@ impl Scheduler for FlowMatchEulerScheduler {
                 exponential_sigmas(sigma_min, sigma_max, n)
             };
         }
-        let mut sigmas: Vec<f32> = sigmas.iter().map(|s| *s as f32).collect();
-        let end = if self.invert_sigmas {
-            for s in &mut sigmas {
-                *s = 1.0 - *s;
+        self.finish(sigmas.iter().map(|s| *s as f32).collect())
+    }
+
+    /// diffusers' `set_timesteps(sigmas=...)`, as LTXPipeline calls it with
+    /// `linspace(1, 1/N, N)`: numpy casts the list to float32 first, so the shift and the
+    /// terminal stretch are computed in float32 here too.
+    fn set_timesteps_from_sigmas(&mut self, sigmas: &[f64]) -> Result<()> {
+        check_step_count(sigmas.len(), self.num_train)?;
+        if let Some(bad) = sigmas.iter().find(|s| !(**s > 0.0 && **s <= 1.0)) {
+            return Err(Error::setting(format!(
+                "{CLASS}: sigma {bad} of a custom schedule is outside (0, 1]"
+            )));
+        }
+        let mut s: Vec<f32> = sigmas.iter().map(|v| *v as f32).collect();
+        if self.dynamic_shifting {
+            let Some(mu) = self.mu else {
+                return Err(Error::setting(format!(
+                    "{CLASS}: use_dynamic_shifting is on, so the schedule needs a mu: call \
+                     set_dynamic_shift_mu before set_timesteps_from_sigmas"
+                )));
+            };
+            // exponential: e^mu / (e^mu + (1/t - 1)); linear: mu / (mu + (1/t - 1))
+            let e = match self.time_shift {
+                TimeShiftType::Exponential => mu.exp() as f32,
+                TimeShiftType::Linear => mu as f32,
+            };
+            for v in &mut s {
+                *v = e / (e + (1.0 / *v - 1.0));
             }
-            1.0
         } else {
-            0.0
-        };
-        let train = self.num_train as f32;
-        self.timesteps = sigmas.iter().map(|s| s * train).collect();
-        sigmas.push(end);
-        self.sigmas = sigmas;
-        Ok(())
+            let (k, k1) = (self.shift as f32, (self.shift - 1.0) as f32);
+            for v in &mut s {
+                *v = k * *v / (1.0 + k1 * *v);
+            }
+        }
+        if let Some(term) = self.shift_terminal {
+            let last = 1.0 - s[s.len() - 1];
+            let scale = last / (1.0 - term) as f32;
+            for v in &mut s {
+                *v = 1.0 - (1.0 - *v) / scale;
+            }
+        }
+        if self.karras || self.exponential {
+            let n = s.len();
+            let lo = self.sigma_min.unwrap_or(f64::from(s[n - 1]));
+            let hi = self.sigma_max.unwrap_or(f64::from(s[0]));
+            let spaced = if self.karras {
+                karras_sigmas(lo, hi, n)
+            } else {
+                exponential_sigmas(lo, hi, n)
+            };
+            s = spaced.iter().map(|v| *v as f32).collect();
+        }
+        self.finish(s)
     }
 
     fn timesteps(&self) -> &[f32] {

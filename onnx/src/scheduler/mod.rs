@@ -26,6 +26,7 @@ mod flow_match;
 mod sigmas;
 mod unipc;
 
+pub(crate) use betas::np_linspace;
 pub use config::{
     AlgorithmType, BetaSchedule, FinalSigmasType, InterpolationType, PredictionType,
     SchedulerConfig, SolverType, TimeShiftType, TimestepSpacing, TimestepType, UniPcSolverType,
@@ -78,6 +79,12 @@ pub trait Scheduler: Send {
     /// with [`SchedulerConfig::dynamic_shift_mu`]) before `set_timesteps`.
     fn uses_dynamic_shifting(&self) -> bool {
         false
+    }
+    /// Prepares a schedule from the pipeline's own sigmas (diffusers'
+    /// `set_timesteps(sigmas=...)`; LTXPipeline passes `linspace(1, 1/N, N)`), shifted as the
+    /// config says. Schedulers that take no sigma list space that many steps their own way.
+    fn set_timesteps_from_sigmas(&mut self, sigmas: &[f64]) -> Result<()> {
+        self.set_timesteps(sigmas.len())
     }
     /// Sets the dynamic-shift `mu` used by the next `set_timesteps` (diffusers'
     /// `set_timesteps(mu=...)`). Schedulers without dynamic shifting refuse it.

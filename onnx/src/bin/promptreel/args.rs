@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Render a clip from a prompt into PNG frames and an animated preview.
-    Generate(GenerateArgs),
+    Generate(Box<GenerateArgs>),
     /// Show what a model package contains and whether it is valid.
     Inspect(InspectArgs),
 }
@@ -75,12 +75,42 @@ pub struct GenerateArgs {
     /// ddim, euler, euler-a, dpm++2m, dpm++2m-karras, flow-euler or unipc (default: the model's).
     #[arg(long)]
     pub scheduler: Option<String>,
-    /// Text tokens per prompt, for Wan models (default: the package's; WanPipeline's is 512).
+    /// Text tokens per prompt, for Wan and LTX models (default: the package's; WanPipeline's
+    /// is 512, LTXPipeline's 128).
     #[arg(long, value_name = "N")]
     pub max_sequence_length: Option<u32>,
-    /// Start from these initial latents (float32 .npy) instead of seeded noise.
+    /// Frames per second of the clip (default: the model's); LTX ties its motion to it.
+    #[arg(long, value_name = "FPS")]
+    pub frame_rate: Option<f32>,
+    /// Image to video (LTX): start the clip from this RGB PNG, fitted to the clip's size.
+    #[arg(long, value_name = "FILE.png")]
+    pub image: Option<PathBuf>,
+    /// How --image is fitted when its aspect ratio differs: crop (fill the frame, cut the
+    /// overflow) or stretch (diffusers' default resize).
+    #[arg(long, value_name = "crop|stretch", default_value = "crop")]
+    pub image_fit: String,
+    /// LTX 0.9.1+: the VAE's decode timestep (default: the package's).
+    #[arg(long, value_name = "T")]
+    pub decode_timestep: Option<f32>,
+    /// LTX 0.9.1+: how much decode noise is mixed in before decoding (default: the package's).
+    #[arg(long, value_name = "SCALE")]
+    pub decode_noise_scale: Option<f32>,
+    /// LTX: decode in overlapping tiles as diffusers' enable_tiling() does (on), in one call
+    /// (off), or tiled when one call would need more than 2 GiB (auto).
+    #[arg(long, value_name = "auto|on|off", default_value = "auto")]
+    pub vae_tiling: String,
+    /// Start from these initial latents (float32 .npy, unpacked [1, C, F, h, w] for video
+    /// models) instead of seeded noise.
     #[arg(long, value_name = "FILE.npy")]
     pub latents: Option<PathBuf>,
+    /// The decode noise (float32 .npy shaped like the latents) instead of seeded noise; for
+    /// parity tests against diffusers.
+    #[arg(long, value_name = "FILE.npy")]
+    pub decode_noise: Option<PathBuf>,
+    /// The noise the --image's latent is sampled with (float32 .npy [1, C, 1, h, w]) instead of
+    /// seeded noise; for parity tests against diffusers.
+    #[arg(long, value_name = "FILE.npy")]
+    pub image_noise: Option<PathBuf>,
     /// Write a JSON report (settings, providers, timings, peak memory).
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,

@@ -35,6 +35,27 @@ pub fn run(a: GenerateArgs) -> Result<()> {
         scheduler: a.scheduler.clone(),
         initial_latents: a.latents.as_deref().map(npy::read_f32).transpose()?,
         max_sequence_length: a.max_sequence_length,
+        frame_rate: a.frame_rate,
+        image: a
+            .image
+            .as_deref()
+            .map(promptreel_engine::image::RgbImage::read_png)
+            .transpose()?,
+        image_fit: promptreel_engine::image::ImageFit::parse(&a.image_fit)?,
+        image_noise: a.image_noise.as_deref().map(npy::read_f32).transpose()?,
+        decode_timestep: a.decode_timestep,
+        decode_noise_scale: a.decode_noise_scale,
+        decode_noise: a.decode_noise.as_deref().map(npy::read_f32).transpose()?,
+        vae_tiling: match a.vae_tiling.trim().to_ascii_lowercase().as_str() {
+            "auto" => None,
+            "on" => Some(true),
+            "off" => Some(false),
+            other => {
+                return Err(Error::setting(format!(
+                    "--vae-tiling {other:?} is not one of auto, on, off"
+                )));
+            }
+        },
     };
     let model = registry::get(
         &model_dir,

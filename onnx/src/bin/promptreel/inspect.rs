@@ -33,7 +33,7 @@ pub fn run(a: InspectArgs) -> Result<()> {
     println!(
         "tokenizer  {} tokens per prompt{}",
         pkg.tokenizer().max_length(),
-        if m.family == FamilyName::Wan {
+        if matches!(m.family, FamilyName::Wan | FamilyName::Ltx) {
             " (generate --max-sequence-length N reads another length)"
         } else {
             ""
@@ -44,12 +44,38 @@ pub fn run(a: InspectArgs) -> Result<()> {
     }
     println!(
         "vae        {}",
-        if m.vae_decoder.stateful {
-            "stateful decoder: one latent frame per call, causal caches carried between calls"
-        } else {
-            "per-frame decoder"
+        match (m.vae_decoder.stateful, m.family, &m.vae_decoder.timestep) {
+            (true, ..) =>
+                "stateful decoder: one latent frame per call, causal caches carried between calls"
+                    .to_string(),
+            (false, FamilyName::Ltx, Some(_)) => format!(
+                "whole-clip decoder conditioned on a decode timestep (default {}, noise scale {})",
+                m.vae.decode_timestep.unwrap_or(0.0),
+                m.vae
+                    .decode_noise_scale
+                    .or(m.vae.decode_timestep)
+                    .unwrap_or(0.0)
+            ),
+            (false, FamilyName::Ltx, None) => "whole-clip decoder".to_string(),
+            _ => "per-frame decoder".to_string(),
         }
     );
+    if m.family == FamilyName::Ltx {
+        println!(
+            "image      {}",
+            if m.vae_encoder.is_some() {
+                "image to video: generate --image FILE.png starts the clip from the image"
+            } else {
+                "text to video only (the package has no VAE encoder)"
+            }
+        );
+        if m.denoiser.rope_interpolation_scale.is_some() {
+            println!(
+                "frame rate positions scaled by the frame rate (generate --frame-rate; native {})",
+                m.native.fps
+            );
+        }
+    }
     println!(
         "scheduler  {}",
         pkg.scheduler_config()
@@ -115,7 +141,7 @@ pub fn run(a: InspectArgs) -> Result<()> {
 fn frame_rule(m: &Manifest) -> String {
     match m.family {
         FamilyName::Sd => "1 (stills)".into(),
-        FamilyName::Wan => {
+        FamilyName::Wan | FamilyName::Ltx => {
             let t = m.temporal_compression.max(1);
             format!(
                 "{t}k+1 (1, {}, {}, ...); native {}",
@@ -131,17 +157,7 @@ fn frame_rule(m: &Manifest) -> String {
 /// The memory plan at the native size: the mode auto picks now, and the estimate per mode.
 fn memory_plan(pkg: &ModelPackage, a: &InspectArgs) -> Result<()> {
     let m = pkg.manifest();
-    let settings = Settings {
-        frames: m.native.frames,
-        width: m.native.width,
-        height: m.native.height,
-        steps: 1,
-        guidance: 5.0,
-        guidance_2: 5.0,
-        scheduler: None,
-        latent_shape: vec![],
-        text_tokens: m.tokenizer.max_length,
-    };
+    let settings = Settings::at_size(m, m.native.frames, m.native.width, m.native.height, 5.0);
     let resident = budget::estimate_package(pkg, &settings, MemoryMode::Resident);
     let sequential = budget::estimate_package(pkg, &settings, MemoryMode::Sequential);
     let asked = MemoryMode::parse(&a.runtime.memory_mode)?;

@@ -16,7 +16,7 @@ use promptreel_engine::{Error, ErrorKind};
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     let result = match cli.command {
-        args::Command::Generate(a) => generate::run(a),
+        args::Command::Generate(a) => generate::run(*a),
         args::Command::Inspect(a) => inspect::run(a),
     };
     match result {

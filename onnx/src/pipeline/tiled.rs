@@ -1,0 +1,444 @@
+//! Tiled decoding for whole-clip VAE decoders (LTX-Video), as diffusers'
+//! `AutoencoderKLLTXVideo` decodes with `enable_tiling()` and framewise decoding on: the latent
+//! clip is cut into overlapping windows of a few latent frames (`_temporal_tiled_decode`), each
+//! window into overlapping spatial tiles (`tiled_decode`), and neighbouring results are
+//! cross-faded over the overlap. One decoder call then holds one tile's activations, whatever
+//! the clip's length and size.
+//!
+//! The blends run in place and in raster order, as diffusers' do: a tile is faded into its
+//! upper and left neighbours *after* those were themselves faded, and the arithmetic is f32
+//! with the weights rounded from f64, as torch computes `tensor * python_float`.
+
+use crate::error::Result;
+
+/// Tile sizes in pixels and frames (diffusers' defaults in [`Tiling::DIFFUSERS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tiling {
+    pub min_height: usize,
+    pub min_width: usize,
+    pub stride_height: usize,
+    pub stride_width: usize,
+    pub min_frames: usize,
+    pub stride_frames: usize,
+}
+
+impl Tiling {
+    /// `AutoencoderKLLTXVideo`'s tile settings.
+    pub(crate) const DIFFUSERS: Self = Self {
+        min_height: 512,
+        min_width: 512,
+        stride_height: 448,
+        stride_width: 448,
+        min_frames: 16,
+        stride_frames: 8,
+    };
+}
+
+/// A batch-1 video tensor `[C, T, H, W]`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Vol {
+    pub c: usize,
+    pub t: usize,
+    pub h: usize,
+    pub w: usize,
+    pub data: Vec<f32>,
+}
+
+impl Vol {
+    fn at(&self, c: usize, t: usize, y: usize, x: usize) -> usize {
+        ((c * self.t + t) * self.h + y) * self.w + x
+    }
+
+    /// `self[:, t0..t1, y0..y1, x0..x1]`, ranges clipped to the tensor as Python slices are.
+    pub(crate) fn slice(&self, t: (usize, usize), y: (usize, usize), x: (usize, usize)) -> Vol {
+        let clip = |(a, b): (usize, usize), n: usize| (a.min(n), b.min(n).max(a.min(n)));
+        let (t0, t1) = clip(t, self.t);
+        let (y0, y1) = clip(y, self.h);
+        let (x0, x1) = clip(x, self.w);
+        let (nt, nh, nw) = (t1 - t0, y1 - y0, x1 - x0);
+        let mut data = Vec::with_capacity(self.c * nt * nh * nw);
+        for c in 0..self.c {
+            for ti in t0..t1 {
+                for yi in y0..y1 {
+                    let row = self.at(c, ti, yi, 0);
+                    data.extend_from_slice(&self.data[row + x0..row + x1]);
+                }
+            }
+        }
+        Vol {
+            c: self.c,
+            t: nt,
+            h: nh,
+            w: nw,
+            data,
+        }
+    }
+
+    /// Copies `src` into `self` at frame `t0`, row `y0`, column `x0`.
+    fn paste(&mut self, src: &Vol, t0: usize, y0: usize, x0: usize) {
+        for c in 0..src.c {
+            for ti in 0..src.t {
+                for yi in 0..src.h {
+                    let s = src.at(c, ti, yi, 0);
+                    let d = self.at(c, t0 + ti, y0 + yi, x0);
+                    self.data[d..d + src.w].copy_from_slice(&src.data[s..s + src.w]);
+                }
+            }
+        }
+    }
+}
+
+/// The blend weights of diffusers' `blend_*`: `a` fades out, `b` in, over `extent` steps.
+fn weights(i: usize, extent: usize) -> (f32, f32) {
+    let f = i as f64 / extent as f64;
+    ((1.0 - f) as f32, f as f32)
+}
+
+/// diffusers' `blend_v`: fades the bottom rows of `a` into the top rows of `b`.
+fn blend_v(a: &Vol, b: &mut Vol, extent: usize) {
+    let e = extent.min(a.h).min(b.h);
+    for y in 0..e {
+        let (wa, wb) = weights(y, e);
+        for c in 0..b.c {
+            for t in 0..b.t.min(a.t) {
+                let ra = a.at(c, t, a.h - e + y, 0);
+                let rb = b.at(c, t, y, 0);
+                for x in 0..b.w.min(a.w) {
+                    b.data[rb + x] = a.data[ra + x] * wa + b.data[rb + x] * wb;
+                }
+            }
+        }
+    }
+}
+
+/// diffusers' `blend_h`: fades the right columns of `a` into the left columns of `b`.
+fn blend_h(a: &Vol, b: &mut Vol, extent: usize) {
+    let e = extent.min(a.w).min(b.w);
+    for x in 0..e {
+        let (wa, wb) = weights(x, e);
+        for c in 0..b.c {
+            for t in 0..b.t.min(a.t) {
+                for y in 0..b.h.min(a.h) {
+                    let ia = a.at(c, t, y, a.w - e + x);
+                    let ib = b.at(c, t, y, x);
+                    b.data[ib] = a.data[ia] * wa + b.data[ib] * wb;
+                }
+            }
+        }
+    }
+}
+
+/// diffusers' `blend_t`: fades the last frames of `a` into the first frames of `b`.
+fn blend_t(a: &Vol, b: &mut Vol, extent: usize) {
+    let e = extent.min(a.t).min(b.t);
+    let plane = b.h * b.w;
+    for t in 0..e {
+        let (wa, wb) = weights(t, e);
+        for c in 0..b.c {
+            let ra = a.at(c, a.t - e + t, 0, 0);
+            let rb = b.at(c, t, 0, 0);
+            for i in 0..plane {
+                b.data[rb + i] = a.data[ra + i] * wa + b.data[rb + i] * wb;
+            }
+        }
+    }
+}
+
+/// How a clip's latents are cut, in latent units.
+struct LatentTiles {
+    min_h: usize,
+    min_w: usize,
+    stride_h: usize,
+    stride_w: usize,
+    min_t: usize,
+    stride_t: usize,
+}
+
+impl LatentTiles {
+    fn new(tiling: &Tiling, spatial: usize, temporal: usize) -> Self {
+        Self {
+            min_h: tiling.min_height / spatial,
+            min_w: tiling.min_width / spatial,
+            stride_h: (tiling.stride_height / spatial).max(1),
+            stride_w: (tiling.stride_width / spatial).max(1),
+            min_t: tiling.min_frames / temporal,
+            stride_t: (tiling.stride_frames / temporal).max(1),
+        }
+    }
+}
+
+/// Whether diffusers would tile latents of `[C, F, h, w]` at all (else one decoder call).
+#[cfg(test)]
+pub(crate) fn tiles(
+    tiling: &Tiling,
+    spatial: usize,
+    temporal: usize,
+    f: usize,
+    h: usize,
+    w: usize,
+) -> bool {
+    let l = LatentTiles::new(tiling, spatial, temporal);
+    f > l.min_t || w > l.min_w || h > l.min_h
+}
+
+/// The largest latent window one decoder call sees: (frames, height, width).
+pub(crate) fn largest_call(
+    tiling: &Tiling,
+    spatial: usize,
+    temporal: usize,
+    f: usize,
+    h: usize,
+    w: usize,
+) -> (usize, usize, usize) {
+    let l = LatentTiles::new(tiling, spatial, temporal);
+    let ft = if f > l.min_t { f.min(l.min_t + 1) } else { f };
+    (ft, h.min(l.min_h), w.min(l.min_w))
+}
+
+/// How many decoder calls [`decode`] makes for latents of `[C, f, h, w]` (for progress).
+pub(crate) fn count_calls(
+    tiling: &Tiling,
+    spatial: usize,
+    temporal: usize,
+    f: usize,
+    h: usize,
+    w: usize,
+) -> usize {
+    let l = LatentTiles::new(tiling, spatial, temporal);
+    let spatial_calls = |h: usize, w: usize| {
+        if w > l.min_w || h > l.min_h {
+            h.div_ceil(l.stride_h) * w.div_ceil(l.stride_w)
+        } else {
+            1
+        }
+    };
+    if f > l.min_t {
+        f.div_ceil(l.stride_t) * spatial_calls(h, w)
+    } else {
+        spatial_calls(h, w)
+    }
+}
+
+/// Decodes latents `z` (`[C, F, h, w]`) tile by tile with `decode` (one decoder call on a
+/// latent window, returning its pixels `[3, T, H, W]`); `progress` is told each call.
+pub(crate) fn decode(
+    z: &Vol,
+    tiling: &Tiling,
+    spatial: usize,
+    temporal: usize,
+    decode: &mut dyn FnMut(&Vol) -> Result<Vol>,
+) -> Result<Vol> {
+    let l = LatentTiles::new(tiling, spatial, temporal);
+    if z.t > l.min_t {
+        temporal_tiled(z, tiling, &l, spatial, temporal, decode)
+    } else if z.w > l.min_w || z.h > l.min_h {
+        spatial_tiled(z, tiling, &l, spatial, decode)
+    } else {
+        decode(z)
+    }
+}
+
+/// `_temporal_tiled_decode`: windows of `min_t + 1` latent frames every `stride_t`.
+fn temporal_tiled(
+    z: &Vol,
+    tiling: &Tiling,
+    l: &LatentTiles,
+    spatial: usize,
+    temporal: usize,
+    decode: &mut dyn FnMut(&Vol) -> Result<Vol>,
+) -> Result<Vol> {
+    let frames = (z.t - 1) * temporal + 1;
+    let blend = tiling.min_frames - tiling.stride_frames;
+    let mut row: Vec<Vol> = Vec::new();
+    for i in (0..z.t).step_by(l.stride_t) {
+        let window = z.slice((i, i + l.min_t + 1), (0, z.h), (0, z.w));
+        let mut out = if window.w > l.min_w || window.h > l.min_h {
+            spatial_tiled(&window, tiling, l, spatial, decode)?
+        } else {
+            decode(&window)?
+        };
+        if i > 0 {
+            // every window after the first drops its last frame
+            out = out.slice((0, out.t.saturating_sub(1)), (0, out.h), (0, out.w));
+        }
+        row.push(out);
+    }
+    let (c, h, w) = (row[0].c, row[0].h, row[0].w);
+    let mut parts: Vec<Vol> = Vec::with_capacity(row.len());
+    for i in 0..row.len() {
+        if i > 0 {
+            let (before, rest) = row.split_at_mut(i);
+            blend_t(&before[i - 1], &mut rest[0], blend);
+            let tile = &rest[0];
+            parts.push(tile.slice((0, tiling.stride_frames), (0, h), (0, w)));
+        } else {
+            parts.push(row[0].slice((0, tiling.stride_frames + 1), (0, h), (0, w)));
+        }
+    }
+    let total: usize = parts.iter().map(|p| p.t).sum::<usize>().min(frames);
+    let mut out = Vol {
+        c,
+        t: total,
+        h,
+        w,
+        data: vec![0.0; c * total * h * w],
+    };
+    let mut t0 = 0;
+    for p in &parts {
+        let keep = p.t.min(total - t0);
+        out.paste(&p.slice((0, keep), (0, h), (0, w)), t0, 0, 0);
+        t0 += keep;
+        if t0 == total {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// `tiled_decode`: spatial tiles of `min_h x min_w` latents every `stride_h`, `stride_w`.
+fn spatial_tiled(
+    z: &Vol,
+    tiling: &Tiling,
+    l: &LatentTiles,
+    spatial: usize,
+    decode: &mut dyn FnMut(&Vol) -> Result<Vol>,
+) -> Result<Vol> {
+    let (sample_h, sample_w) = (z.h * spatial, z.w * spatial);
+    let blend_h_px = tiling.min_height - tiling.stride_height;
+    let blend_w_px = tiling.min_width - tiling.stride_width;
+    let mut rows: Vec<Vec<Vol>> = Vec::new();
+    for i in (0..z.h).step_by(l.stride_h) {
+        let mut row = Vec::new();
+        for j in (0..z.w).step_by(l.stride_w) {
+            row.push(decode(&z.slice(
+                (0, z.t),
+                (i, i + l.min_h),
+                (j, j + l.min_w),
+            ))?);
+        }
+        rows.push(row);
+    }
+    let (c, t) = (rows[0][0].c, rows[0][0].t);
+    let mut out = Vol {
+        c,
+        t,
+        h: sample_h,
+        w: sample_w,
+        data: vec![0.0; c * t * sample_h * sample_w],
+    };
+    for i in 0..rows.len() {
+        for j in 0..rows[i].len() {
+            if i > 0 {
+                let (above, here) = rows.split_at_mut(i);
+                blend_v(&above[i - 1][j], &mut here[0][j], blend_h_px);
+            }
+            if j > 0 {
+                let (left, here) = rows[i].split_at_mut(j);
+                blend_h(&left[j - 1], &mut here[0], blend_w_px);
+            }
+            let tile = &rows[i][j];
+            let (y0, x0) = (i * tiling.stride_height, j * tiling.stride_width);
+            if y0 >= sample_h || x0 >= sample_w {
+                continue;
+            }
+            let keep_h = tile.h.min(tiling.stride_height).min(sample_h - y0);
+            let keep_w = tile.w.min(tiling.stride_width).min(sample_w - x0);
+            out.paste(&tile.slice((0, t), (0, keep_h), (0, keep_w)), 0, y0, x0);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ramp(c: usize, t: usize, h: usize, w: usize) -> Vol {
+        let n = c * t * h * w;
+        Vol {
+            c,
+            t,
+            h,
+            w,
+            data: (0..n).map(|i| i as f32).collect(),
+        }
+    }
+
+    #[test]
+    fn slices_clip_like_python() {
+        let v = ramp(1, 2, 3, 4);
+        let s = v.slice((1, 9), (1, 3), (2, 9));
+        assert_eq!((s.t, s.h, s.w), (1, 2, 2));
+        assert_eq!(s.data, vec![18.0, 19.0, 22.0, 23.0]);
+    }
+
+    /// A "decoder" that upsamples nearest-neighbour by `s` and maps latent frames f to
+    /// 8(f-1)+1 frames, so tiled and untiled decodes agree away from blends.
+    fn fake(s: usize, tt: usize) -> impl FnMut(&Vol) -> Result<Vol> {
+        move |z: &Vol| {
+            let t = (z.t - 1) * tt + 1;
+            let (h, w) = (z.h * s, z.w * s);
+            let mut out = Vol {
+                c: 3,
+                t,
+                h,
+                w,
+                data: vec![0.0; 3 * t * h * w],
+            };
+            for c in 0..3 {
+                for ti in 0..t {
+                    let src_t = ti.div_ceil(tt);
+                    for y in 0..h {
+                        for x in 0..w {
+                            let i = out.at(c, ti, y, x);
+                            out.data[i] = z.data[z.at(0, src_t, y / s, x / s)];
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+
+    #[test]
+    fn a_constant_clip_stays_constant_through_every_blend() {
+        // a constant latent decodes to a constant: blends of equal values change nothing
+        let z = Vol {
+            c: 1,
+            t: 6,
+            h: 5,
+            w: 7,
+            data: vec![0.25; 6 * 5 * 7],
+        };
+        let tiling = Tiling {
+            min_height: 8,
+            min_width: 8,
+            stride_height: 6,
+            stride_width: 6,
+            min_frames: 4,
+            stride_frames: 2,
+        };
+        assert!(tiles(&tiling, 2, 2, z.t, z.h, z.w));
+        let mut calls = 0;
+        let mut dec = fake(2, 2);
+        let out = decode(&z, &tiling, 2, 2, &mut |v: &Vol| {
+            calls += 1;
+            dec(v)
+        })
+        .expect("decode");
+        assert_eq!((out.c, out.t, out.h, out.w), (3, 11, 10, 14));
+        assert!(out.data.iter().all(|v| (*v - 0.25).abs() < 1e-6));
+        assert!(calls > 6, "{calls} calls");
+        assert_eq!(largest_call(&tiling, 2, 2, 6, 5, 7), (3, 4, 4));
+    }
+
+    #[test]
+    fn small_clips_go_through_in_one_call() {
+        let z = ramp(1, 2, 3, 3);
+        let tiling = Tiling::DIFFUSERS;
+        assert!(!tiles(&tiling, 32, 8, 2, 3, 3));
+        let mut dec = fake(32, 8);
+        let out = decode(&z, &tiling, 32, 8, &mut dec).expect("decode");
+        assert_eq!(out, fake(32, 8)(&z).expect("whole"));
+    }
+}
