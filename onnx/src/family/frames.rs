@@ -2,6 +2,7 @@
 //! own and every `t` frames after it share one, so clips have `t*k + 1` frames.
 
 use crate::error::{Error, Result};
+use crate::package::Manifest;
 
 /// Refuses a frame count that is not `t*k + 1` (or above `max`), naming the nearest valid ones.
 pub(super) fn check(family: &str, t: u32, max: u32, frames: u32) -> Result<()> {
@@ -37,4 +38,22 @@ pub(super) fn nearest(t: u32, max: u32, frames: u32) -> u32 {
 /// The largest `t*k + 1` not above `limit`.
 pub(super) fn max_for(t: u32, limit: u32) -> u32 {
     ((limit - 1) / t) * t + 1
+}
+
+/// The frames `latent_frames` latent frames decode to.
+pub(super) fn for_latents(t: u32, latent_frames: u32) -> u32 {
+    (latent_frames.max(1) - 1) * t + 1
+}
+
+/// Batch-1 latents `[1, C, (F-1)/t+1, H/s, W/s]` for the manifest's factors.
+pub(super) fn latent_shape(m: &Manifest, frames: u32, width: u32, height: u32) -> Vec<usize> {
+    let s = m.spatial_compression.max(1);
+    let t = m.temporal_compression.max(1);
+    vec![
+        1,
+        m.latent_channels as usize,
+        ((frames.max(1) - 1) / t + 1) as usize,
+        (height / s) as usize,
+        (width / s) as usize,
+    ]
 }

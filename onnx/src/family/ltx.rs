@@ -35,18 +35,11 @@ impl Family for Ltx {
     }
 
     fn frames_for_latents(&self, m: &Manifest, latent_frames: u32) -> u32 {
-        (latent_frames.max(1) - 1) * step(m) + 1
+        frames::for_latents(step(m), latent_frames)
     }
 
     fn latent_shape(&self, m: &Manifest, frames: u32, width: u32, height: u32) -> Vec<usize> {
-        let s = m.spatial_compression;
-        vec![
-            1,
-            m.latent_channels as usize,
-            ((frames.max(1) - 1) / step(m) + 1) as usize,
-            (height / s) as usize,
-            (width / s) as usize,
-        ]
+        frames::latent_shape(m, frames, width, height)
     }
 
     fn frames_first(&self, latents: &TensorF32) -> Result<TensorF32> {

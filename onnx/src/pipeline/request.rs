@@ -143,7 +143,7 @@ impl Settings {
                 .as_ref()
                 .map(|_| (m.vae.decode_timestep.unwrap_or(0.0), 0.0)),
             image: false,
-            vae_tiled: false,
+            vae_tiled: tiles_by_default(m, frames, width, height),
         }
     }
 
@@ -289,16 +289,10 @@ pub(crate) fn resolve(model: &Model, req: &GenerateRequest) -> Result<Settings> 
             "image noise was given without an image; it is the noise the image is encoded with",
         ));
     }
-    let vae_tiled = family.decodes_whole_clip()
-        && match req.vae_tiling {
-            Some(on) => on,
-            None => {
-                let p = crate::budget::profile(m);
-                let per_pixel = p.vae_decoder.map_or(0, |v| v.bytes_per_position);
-                let one_call = u64::from(frames) * u64::from(width) * u64::from(height) * per_pixel;
-                one_call > TILE_ABOVE_BYTES
-            }
-        };
+    let vae_tiled = match req.vae_tiling {
+        Some(on) => on && family.decodes_whole_clip(),
+        None => tiles_by_default(m, frames, width, height),
+    };
     Ok(Settings {
         frames,
         width,
@@ -314,6 +308,20 @@ pub(crate) fn resolve(model: &Model, req: &GenerateRequest) -> Result<Settings> 
         image: req.image.is_some(),
         vae_tiled,
     })
+}
+
+/// Whether a whole-clip VAE decoder runs tiled when the request leaves it open: when one call
+/// would need more than [`TILE_ABOVE_BYTES`] by the package's memory profile. A rule of the size
+/// alone, so the same clip comes out on every machine.
+fn tiles_by_default(m: &Manifest, frames: u32, width: u32, height: u32) -> bool {
+    if !crate::family::for_name(m.family).decodes_whole_clip() {
+        return false;
+    }
+    let per_pixel = crate::budget::profile(m)
+        .vae_decoder
+        .map_or(0, |v| v.bytes_per_position);
+    let one_call = u64::from(frames) * u64::from(width) * u64::from(height) * per_pixel;
+    one_call > TILE_ABOVE_BYTES
 }
 
 /// The decode timestep and noise scale of a timestep-conditioned VAE (LTX-Video 0.9.1+): the
