@@ -2,6 +2,9 @@
 """Build the tiny LTX-Video test package and its parity references against diffusers.
 
     /opt/ptools/bin/python tools/make_ltx_fixtures.py        (a few minutes on 2 CPU cores)
+    /opt/ptools/bin/python tools/make_ltx_fixtures.py --only tiled
+                                                    (the tiled-VAE cases alone, against the
+                                                     committed tiny-ltx-diffusers folder)
 
 It builds a tiny random-weight LTX-Video folder of our own configuration that keeps the real
 checkpoints' shape of things: a T5 encoder (gated GELU), an LTXVideoTransformer3DModel with
@@ -20,16 +23,28 @@ diffusers' LTXPipeline and LTXImageToVideoPipeline make from it:
                                             image_noise.npy (what latent_dist.sample drew,
                                             [1, C, 1, h, w]) and image.png, and frames.npy
                                             (output_type="np": [F, H, W, 3] in [0, 1])
+    onnx/tests/data/ltx-parity-tiled/<case>/
+                                            the same for LTXPipeline with diffusers' tiled VAE
+                                            decoding (vae.enable_tiling() and
+                                            vae.use_framewise_decoding = True, default tile
+                                            settings), at sizes where the tiles blend in time
+                                            and space; the frames are too large to commit, so
+                                            frames_sub.npy holds frames[:, ::r, ::c, :] with
+                                            case.json's "subsample": [r, c]
 
 The noises are what the pipelines drew from a seeded torch Generator, recorded by wrapping the
 functions they draw with (diffusers' randn_tensor in the pipeline and VAE modules, torch.randn
 for LTXImageToVideoPipeline's decode noise). The script then replays case 1 with ONNX Runtime
 and NumPy alone and fails unless the frames agree to 1e-4: an exporter bug shows here, not in
-the engine's tests. Everything is seeded, nothing is downloaded.
+the engine's tests. For the tiled cases it prints instead how far the untiled decode of the same
+latents lies from the tiled frames (the cases are only meaningful if the tiling shows), and
+checks that the recorded frames are the tiled decode of the latents diffusers decoded. Everything
+is seeded, nothing is downloaded.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import math
@@ -50,6 +65,7 @@ from promptreel_export.pipeline import export_folder  # noqa: E402
 REPO = os.path.dirname(HERE)
 DATA = os.path.join(REPO, "onnx", "tests", "data")
 CASES = os.path.join(DATA, "ltx-parity")
+TILED_CASES = os.path.join(DATA, "ltx-parity-tiled")
 SOURCE = os.path.join(DATA, "tiny-ltx-diffusers")
 PACKAGE = os.path.join(DATA, "tiny-ltx")
 
@@ -76,6 +92,19 @@ CASE_LIST = {
     "i2v_resized": ("LTXImageToVideoPipeline", "a striped flag waving in the wind", "", 3, 1.0, 9, 64, 64, 25, 0.03,
                     0.025, (80, 50)),
 }
+
+# Decoded with diffusers' tiled VAE decoding (enable_tiling() + use_framewise_decoding, default
+# tiles: 512x512 pixels (16x16 latents) at a stride of 448 (14), 16 frames (2 latent frames) at a
+# stride of 8 (1)). Same spec as CASE_LIST, plus the subsampling (rows, cols) of the saved frames.
+TILED_CASE_LIST = {
+    # 4 latent frames x 2x18 latents: temporal windows, each split into 2 horizontal tiles
+    "tiled_time_and_width": ("LTXPipeline", "a lighthouse beam sweeping across a stormy sea", "blurry, static", 3,
+                             3.0, 25, 576, 64, 25, 0.05, 0.025, None),
+    # 2 latent frames x 18x18 latents: no temporal windows, 2x2 tiles (vertical and horizontal blends)
+    "tiled_2x2": ("LTXPipeline", "a field of sunflowers under a slow moving sky", "", 2, 1.0, 9, 576, 576, 25, 0.05,
+                  0.025, None),
+}
+TILED_SUBSAMPLE = {"tiled_time_and_width": (4, 4), "tiled_2x2": (8, 8)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,14 +237,30 @@ def calculate_shift(seq_len: int, cfg: dict) -> float:
     return seq_len * m + (cfg["base_shift"] - m * cfg["base_image_seq_len"])
 
 
-def record_case(folder: str, name: str, spec: tuple) -> None:
+def record_case(folder: str, name: str, spec: tuple, cases: str | None = None,
+                subsample: tuple[int, int] | None = None) -> None:
+    """Records one case into cases/name. With subsample (rows, cols) the VAE decodes tiled, the
+    frames are saved as frames_sub.npy = frames[:, ::rows, ::cols, :] and the tiled decode is
+    checked against an untiled one (printed)."""
     from diffusers import LTXImageToVideoPipeline, LTXPipeline
 
     (pipeline, prompt, negative, steps, guidance, frames, width, height, fps, decode_t, decode_s, image_size) = spec
     cls = {"LTXPipeline": LTXPipeline, "LTXImageToVideoPipeline": LTXImageToVideoPipeline}[pipeline]
     pipe = cls.from_pretrained(folder)
     pipe.set_progress_bar_config(disable=True)
-    d = os.path.join(CASES, name)
+    tiled = subsample is not None
+    decoded = []  # the tiled cases: what the pipeline handed vae.decode
+    if tiled:
+        pipe.vae.enable_tiling()
+        pipe.vae.use_framewise_decoding = True
+        vae_decode = pipe.vae.decode
+
+        def recording_decode(z, temb=None, **kwargs):
+            decoded.append((z.detach().clone(), None if temb is None else temb.detach().clone()))
+            return vae_decode(z, temb, **kwargs)
+
+        pipe.vae.decode = recording_decode
+    d = os.path.join(CASES if cases is None else cases, name)
     os.makedirs(d)
     kw = {}
     if image_size is not None:
@@ -246,7 +291,10 @@ def record_case(folder: str, name: str, spec: tuple) -> None:
     assert tuple(latents.shape) == latent_shape and tuple(decode_noise.shape) == latent_shape
     np.save(os.path.join(d, "latents.npy"), latents.numpy().astype(np.float32))
     np.save(os.path.join(d, "decode_noise.npy"), decode_noise.numpy().astype(np.float32))
-    np.save(os.path.join(d, "frames.npy"), frames_np)
+    if tiled:
+        np.save(os.path.join(d, "frames_sub.npy"), np.ascontiguousarray(frames_np[:, ::subsample[0], ::subsample[1]]))
+    else:
+        np.save(os.path.join(d, "frames.npy"), frames_np)
 
     def ids(text):
         return pipe.tokenizer(text, padding="max_length", max_length=MAX_SEQUENCE_LENGTH, truncation=True,
@@ -284,10 +332,46 @@ def record_case(folder: str, name: str, spec: tuple) -> None:
                  "(diffusers normalises without the scaling factor), frame 0 of latents is replaced by it and "
                  "frame 0 gets timestep 0 and is not stepped.",
     }
+    if tiled:
+        case["vae_tiling"] = True
+        case["subsample"] = list(subsample)
+        case["frames_file"] = "frames_sub.npy"
+        case["notes"] += (
+            " VAE decoded tiled: vae.enable_tiling() and vae.use_framewise_decoding = True with diffusers' default "
+            "tiles (tile_sample_min 512x512, stride 448x448, tile_sample_min_num_frames 16, stride 8). The frames "
+            "are too large to commit: frames_sub.npy is frames[:, ::subsample[0], ::subsample[1], :] of the "
+            "[F, H, W, 3] output; frame_stats are of the full frames.")
     with open(os.path.join(d, "case.json"), "w") as f:
         json.dump(case, f, indent=2)
         f.write("\n")
     print(f"  {name}: frames {frames_np.shape}, mean {frames_np.mean():.3f}, std {frames_np.std():.3f}")
+    if tiled:
+        check_tiling(pipe, decoded, frames_np, name, subsample)
+
+
+def check_tiling(pipe, decoded: list, frames_np: np.ndarray, name: str, subsample: tuple[int, int]) -> None:
+    """Decodes the latents the pipeline decoded again, tiled and untiled: the tiled decode must give
+    the recorded frames back, and the untiled one must differ measurably (else the case would not
+    test the tiling). Prints the difference; fails the run if either does not hold."""
+    assert len(decoded) == 1, f"{name}: vae.decode was called {len(decoded)} times"
+    z, temb = decoded[0]
+    vae = pipe.vae
+    del vae.decode  # the recording wrapper
+
+    def frames_of(v):
+        return np.asarray(pipe.video_processor.postprocess_video(v, output_type="np")[0], dtype=np.float32)
+
+    again = frames_of(vae.decode(z.clone(), temb, return_dict=False)[0])
+    redo = float(np.abs(again - frames_np).max())
+    assert redo == 0.0, f"{name}: decoding the recorded latents again gives {redo:.3e} off the pipeline's frames"
+    vae.disable_tiling()
+    vae.use_framewise_decoding = False
+    untiled = frames_of(vae.decode(z.clone(), temb, return_dict=False)[0])
+    diff = np.abs(untiled - frames_np)
+    sub = diff[:, ::subsample[0], ::subsample[1]]
+    print(f"  {name}: tiled vs untiled decode of the same latents: max |diff| = {diff.max():.3e}, "
+          f"mean |diff| = {diff.mean():.3e}; on the saved subsampled grid: max |diff| = {sub.max():.3e}")
+    assert sub.max() > 1e-3, f"{name}: the tiled decode hardly differs from the untiled one ({sub.max():.3e})"
 
 
 # --------------------------------------------------------------------------------------------
@@ -382,9 +466,56 @@ def replay(name: str) -> float:
     return float(np.abs(frames - ref).max())
 
 
+def record_tiled_cases(folder: str) -> None:
+    shutil.rmtree(TILED_CASES, ignore_errors=True)
+    os.makedirs(TILED_CASES)
+    for name, spec in TILED_CASE_LIST.items():
+        record_case(folder, name, spec, cases=TILED_CASES, subsample=TILED_SUBSAMPLE[name])
+
+
+def same_folder(built: str, committed: str) -> list[str]:
+    """What differs between a freshly built diffusers folder and the committed one (configs and
+    tokenizer byte for byte, weights tensor for tensor)."""
+    from safetensors.numpy import load_file
+
+    differ = []
+    for dirpath, _, files in os.walk(built):
+        for fname in files:
+            rel = os.path.relpath(os.path.join(dirpath, fname), built)
+            a, b = os.path.join(built, rel), os.path.join(committed, rel)
+            if not os.path.exists(b):
+                differ.append(rel + " (missing)")
+            elif fname.endswith(".safetensors"):
+                ta, tb = load_file(a), load_file(b)
+                if ta.keys() != tb.keys() or any(not np.array_equal(ta[k], tb[k]) for k in ta):
+                    differ.append(rel)
+            else:
+                with open(a, "rb") as fa, open(b, "rb") as fb:
+                    if fa.read() != fb.read():
+                        differ.append(rel)
+    return differ
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", choices=["tiled"],
+                        help="record only these cases (tiled: onnx/tests/data/ltx-parity-tiled), against the "
+                             "committed tiny-ltx-diffusers folder; the package and the other cases are left alone")
+    args = parser.parse_args()
     torch.set_num_threads(2)
     torch.set_grad_enabled(False)
+    if args.only == "tiled":
+        # the weights are seeded: rebuild them and make sure they are the committed folder's, which
+        # the committed package was exported from
+        with tempfile.TemporaryDirectory() as tmp:
+            build_folder(tmp)
+            differ = same_folder(tmp, SOURCE)
+        if differ:
+            print(f"{SOURCE} is not what build_folder makes ({', '.join(differ)}): run the whole script",
+                  file=sys.stderr)
+            return 1
+        record_tiled_cases(SOURCE)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         folder = os.path.join(tmp, "tiny-ltx")
         build_folder(folder)
@@ -401,6 +532,7 @@ def main() -> int:
         os.makedirs(CASES)
         for name, spec in CASE_LIST.items():
             record_case(folder, name, spec)
+        record_tiled_cases(folder)
         shutil.rmtree(SOURCE, ignore_errors=True)
         shutil.copytree(folder, SOURCE)
     worst = 0.0

@@ -360,3 +360,72 @@ fn the_image_holds_the_first_frame_and_the_frame_rate_changes_motion() {
     let again = generate(&model, &base(), &mut Silent).expect("again");
     assert_eq!(plain.frames, again.frames);
 }
+
+#[test]
+fn tiled_decoding_matches_diffusers_enable_tiling() {
+    // diffusers' AutoencoderKLLTXVideo with enable_tiling() and framewise decoding; the
+    // references keep every k-th row and column (full frames at these sizes are tens of MB)
+    let dirs = common::case_dirs(&common::data().join("ltx-parity-tiled"));
+    assert!(
+        dirs.len() >= 2,
+        "expected the tiled cases, found {}",
+        dirs.len()
+    );
+    for dir in &dirs {
+        let case = read_case(dir);
+        assert_eq!(case["vae_tiling"], true);
+        let model = common::model(case["package"].as_str().expect("package"));
+        let req = GenerateRequest {
+            vae_tiling: Some(true),
+            ..request(&case, dir)
+        };
+        let video = generate(&model, &req, &mut Silent)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        assert!(video.settings.vae_tiled);
+        let sub: Vec<usize> = case["subsample"]
+            .as_array()
+            .expect("subsample")
+            .iter()
+            .map(|v| v.as_u64().expect("step") as usize)
+            .collect();
+        let expected = npy::read_f32(&dir.join("frames_sub.npy")).expect("frames_sub");
+        let (f, h, w) = (video.frame_count, video.height, video.width);
+        assert_eq!(
+            expected.shape,
+            vec![f, h.div_ceil(sub[0]), w.div_ceil(sub[1]), 3],
+            "{}",
+            dir.display()
+        );
+        let mut ours = Vec::with_capacity(expected.data.len());
+        for fi in 0..f {
+            for y in (0..h).step_by(sub[0]) {
+                for x in (0..w).step_by(sub[1]) {
+                    let i = ((fi * h + y) * w + x) * 3;
+                    ours.extend_from_slice(&video.frames[i..i + 3]);
+                }
+            }
+        }
+        let diff = common::max_abs_diff(&ours, &expected.data);
+        println!(
+            "ltx tiled parity {:<22} {f} frames {w}x{h} max |ours - diffusers| = {diff:.2e}",
+            dir.file_name().unwrap_or_default().to_string_lossy()
+        );
+        assert!(
+            diff <= TOLERANCE,
+            "{}: {diff} exceeds {TOLERANCE}",
+            dir.display()
+        );
+        // and the tiles changed the picture: one call gives other frames
+        let whole = generate(
+            &model,
+            &GenerateRequest {
+                vae_tiling: Some(false),
+                ..request(&case, dir)
+            },
+            &mut Silent,
+        )
+        .expect("untiled");
+        assert!(!whole.settings.vae_tiled);
+        assert!(common::max_abs_diff(&whole.frames, &video.frames) > 1e-4);
+    }
+}
