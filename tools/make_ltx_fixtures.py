@@ -5,6 +5,9 @@
     /opt/ptools/bin/python tools/make_ltx_fixtures.py --only tiled
                                                     (the tiled-VAE cases alone, against the
                                                      committed tiny-ltx-diffusers folder)
+    /opt/ptools/bin/python tools/make_ltx_fixtures.py --only fp16
+                                                    (the tiny-ltx-fp16 package alone, exported
+                                                     from the committed tiny-ltx-diffusers folder)
 
 It builds a tiny random-weight LTX-Video folder of our own configuration that keeps the real
 checkpoints' shape of things: a T5 encoder (gated GELU), an LTXVideoTransformer3DModel with
@@ -17,6 +20,9 @@ diffusers' LTXPipeline and LTXImageToVideoPipeline make from it:
     onnx/tests/data/tiny-ltx-diffusers/     the diffusers folder (the engine benchmark's PyTorch
                                             baseline, tools/bench_ltx_torch.py, runs it)
     onnx/tests/data/tiny-ltx/               the package exported from it (family "ltx")
+    onnx/tests/data/tiny-ltx-fp16/          the same exported with --fp16 (for LTX-Video: the T5
+                                            text encoder alone in float16); no cases of its own,
+                                            it replays ltx-parity's with a looser tolerance
     onnx/tests/data/ltx-parity/<case>/      case.json, latents.npy (the initial noise, unpacked
                                             [1, C, F, h, w]), decode_noise.npy (the noise blended
                                             in before decoding, same shape), for image cases
@@ -68,6 +74,10 @@ CASES = os.path.join(DATA, "ltx-parity")
 TILED_CASES = os.path.join(DATA, "ltx-parity-tiled")
 SOURCE = os.path.join(DATA, "tiny-ltx-diffusers")
 PACKAGE = os.path.join(DATA, "tiny-ltx")
+PACKAGE_FP16 = os.path.join(DATA, "tiny-ltx-fp16")
+# how far the --fp16 package's frames may lie from diffusers' float32 ones (its text encoder
+# computes in float16: about 3e-3 on the text embeddings)
+FP16_FRAMES_TOL = 1e-3
 
 # Text tokens per prompt: small keeps the fixture tiny, and not 128 so an engine that assumes
 # LTXPipeline's default instead of reading the package fails the tests.
@@ -388,9 +398,11 @@ def numpy_schedule(steps: int, mu: float, cfg: dict) -> np.ndarray:
     return np.append(s.astype(np.float32), np.float32(0.0))
 
 
-def replay(name: str) -> float:
+def replay(name: str, package: str = PACKAGE) -> float:
     import onnxruntime as ort
     from tokenizers import Tokenizer
+
+    PACKAGE = package  # noqa: N806 (the package replayed: tiny-ltx or tiny-ltx-fp16)
 
     with open(os.path.join(CASES, name, "case.json")) as f:
         case = json.load(f)
@@ -417,7 +429,8 @@ def replay(name: str) -> float:
         ids[i, : len(e)] = e
         mask[i, : len(e)] = 1
     assert ids[-1].tolist() == case["input_ids"]["prompt"], "tokenizer.json disagrees with transformers"
-    text = session("text_encoder").run(None, {"input_ids": ids})[0]
+    # a --fp16 text encoder outputs float16: widened, as the engine does, for the float32 transformer
+    text = session("text_encoder").run(None, {"input_ids": ids})[0].astype(np.float32)
 
     x = np.load(os.path.join(CASES, name, "latents.npy"))
     _, c, f, h, w = x.shape
@@ -496,15 +509,39 @@ def same_folder(built: str, committed: str) -> list[str]:
     return differ
 
 
+def export_fp16(folder: str) -> int:
+    """Exports `folder` with --fp16 into tiny-ltx-fp16 and replays ltx-parity's cases with it; fails
+    unless their frames lie within FP16_FRAMES_TOL of diffusers' float32 frames."""
+    export_folder(folder, PACKAGE_FP16, name="tiny-ltx-fp16", version="1", half=True, native=NATIVE, force=True,
+                  max_sequence_length=MAX_SEQUENCE_LENGTH)
+    report = os.path.join(PACKAGE_FP16, "export-report.json")
+    with open(report) as f:
+        r = json.load(f)
+    r["source"] = "tools/make_ltx_fixtures.py (random weights), --fp16"
+    with open(report, "w") as f:
+        json.dump(r, f, indent=2)
+        f.write("\n")
+    worst = 0.0
+    for name in CASE_LIST:
+        diff = replay(name, PACKAGE_FP16)
+        print(f"NumPy + ONNX Runtime replay of {name} with tiny-ltx-fp16: frames max |diff| = {diff:.3e}")
+        worst = max(worst, diff)
+    if not worst < FP16_FRAMES_TOL:
+        print(f"the --fp16 package's frames lie {worst:.3e} from diffusers' (> {FP16_FRAMES_TOL})", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=["tiled"],
-                        help="record only these cases (tiled: onnx/tests/data/ltx-parity-tiled), against the "
-                             "committed tiny-ltx-diffusers folder; the package and the other cases are left alone")
+    parser.add_argument("--only", choices=["tiled", "fp16"],
+                        help="record only these cases (tiled: onnx/tests/data/ltx-parity-tiled) or export only the "
+                             "--fp16 package (fp16: onnx/tests/data/tiny-ltx-fp16), against the committed "
+                             "tiny-ltx-diffusers folder; the package and the other cases are left alone")
     args = parser.parse_args()
     torch.set_num_threads(2)
     torch.set_grad_enabled(False)
-    if args.only == "tiled":
+    if args.only in ("tiled", "fp16"):
         # the weights are seeded: rebuild them and make sure they are the committed folder's, which
         # the committed package was exported from
         with tempfile.TemporaryDirectory() as tmp:
@@ -514,6 +551,8 @@ def main() -> int:
             print(f"{SOURCE} is not what build_folder makes ({', '.join(differ)}): run the whole script",
                   file=sys.stderr)
             return 1
+        if args.only == "fp16":
+            return export_fp16(SOURCE)
         record_tiled_cases(SOURCE)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -535,6 +574,8 @@ def main() -> int:
         record_tiled_cases(folder)
         shutil.rmtree(SOURCE, ignore_errors=True)
         shutil.copytree(folder, SOURCE)
+        if export_fp16(folder):
+            return 1
     worst = 0.0
     for name in CASE_LIST:
         diff = replay(name)

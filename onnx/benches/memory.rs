@@ -46,6 +46,8 @@ struct Config {
     on_request: bool,
     /// The CLI's --memory-mode.
     mode: &'static str,
+    /// More CLI arguments (LTX: --vae-tiling).
+    extra: &'static [&'static str],
 }
 
 const CONFIGS: &[Config] = &[
@@ -58,6 +60,7 @@ const CONFIGS: &[Config] = &[
         series: true,
         on_request: false,
         mode: "auto",
+        extra: &[],
     },
     Config {
         name: "default 8k tokens",
@@ -68,6 +71,7 @@ const CONFIGS: &[Config] = &[
         series: true,
         on_request: false,
         mode: "auto",
+        extra: &[],
     },
     Config {
         name: "default 16k tokens",
@@ -78,6 +82,7 @@ const CONFIGS: &[Config] = &[
         series: true,
         on_request: false,
         mode: "auto",
+        extra: &[],
     },
     Config {
         name: "default 32k tokens",
@@ -88,6 +93,7 @@ const CONFIGS: &[Config] = &[
         series: true,
         on_request: true,
         mode: "auto",
+        extra: &[],
     },
     Config {
         name: "tiny-unet3d 128x128x16",
@@ -98,6 +104,7 @@ const CONFIGS: &[Config] = &[
         series: false,
         on_request: false,
         mode: "auto",
+        extra: &[],
     },
     Config {
         name: "tiny-unet3d 256x256x16",
@@ -108,6 +115,7 @@ const CONFIGS: &[Config] = &[
         series: false,
         on_request: false,
         mode: "auto",
+        extra: &[],
     },
     // Wan: the stateful VAE and the memory modes. The per-phase peaks show what each mode holds.
     Config {
@@ -119,6 +127,7 @@ const CONFIGS: &[Config] = &[
         series: false,
         on_request: false,
         mode: "resident",
+        extra: &[],
     },
     Config {
         name: "tiny-wan 256x256x17 sequential",
@@ -129,6 +138,31 @@ const CONFIGS: &[Config] = &[
         series: false,
         on_request: false,
         mode: "sequential",
+        extra: &[],
+    },
+    // LTX: the whole-clip VAE decoder in one call and in diffusers' tiles (a 2x2 grid of
+    // 512-pixel tiles over 3-latent-frame windows): the decoding phase's peak is what differs.
+    Config {
+        name: "tiny-ltx 768x768x33 whole",
+        package: "tiny-ltx",
+        width: 768,
+        height: 768,
+        frames: 33,
+        series: false,
+        on_request: false,
+        mode: "sequential",
+        extra: &["--vae-tiling", "off"],
+    },
+    Config {
+        name: "tiny-ltx 768x768x33 tiled",
+        package: "tiny-ltx",
+        width: 768,
+        height: 768,
+        frames: 33,
+        series: false,
+        on_request: false,
+        mode: "sequential",
+        extra: &["--vae-tiling", "on"],
     },
     // Wan2.1-T2V-1.3B's transformer at full size with random weights (tools/wan_real_size.py
     // builds the package; set PROMPTREEL_BENCH_WAN_REAL to its folder; minutes per step).
@@ -141,6 +175,7 @@ const CONFIGS: &[Config] = &[
         series: false,
         on_request: true,
         mode: "resident",
+        extra: &[],
     },
     Config {
         name: "wan-1.3B 64x64x33 sequential",
@@ -151,6 +186,7 @@ const CONFIGS: &[Config] = &[
         series: false,
         on_request: true,
         mode: "sequential",
+        extra: &[],
     },
 ];
 
@@ -216,6 +252,7 @@ fn run(c: &Config, model: &Path, steps: usize, threads: usize, scratch: &Path) -
         .args(["--guidance", &GUIDANCE.to_string(), "--seed", "1"])
         .args(["--threads", &threads.to_string()])
         .args(["--memory-mode", c.mode])
+        .args(c.extra)
         .arg("--report")
         .arg(&report)
         .arg("--out")

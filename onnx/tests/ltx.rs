@@ -429,3 +429,46 @@ fn tiled_decoding_matches_diffusers_enable_tiling() {
         assert!(common::max_abs_diff(&whole.frames, &video.frames) > 1e-4);
     }
 }
+
+#[test]
+fn a_float16_text_encoder_package_stays_close_and_is_counted_at_its_cpu_size() {
+    // tiny-ltx exported with --fp16: only T5 is float16 (its wo layers float32)
+    let fp16 = common::model("tiny-ltx-fp16");
+    let fp32 = common::model("tiny-ltx");
+    assert!(
+        fp16.package()
+            .manifest()
+            .memory
+            .as_ref()
+            .is_some_and(|m| m.float16_text_encoder && !m.float16_weights)
+    );
+    let mut worst = 0.0f32;
+    for dir in common::case_dirs(&common::data().join("ltx-parity")) {
+        let case = read_case(&dir);
+        let expected = npy::read_f32(&dir.join("frames.npy")).expect("frames");
+        let video = generate(&fp16, &request(&case, &dir), &mut Silent)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let diff = common::max_abs_diff(&video.frames, &expected.data);
+        println!(
+            "ltx fp16 text encoder {:<16} max |ours - diffusers fp32| = {diff:.2e}",
+            dir.file_name().unwrap_or_default().to_string_lossy()
+        );
+        assert!(diff <= 1e-3, "{}: {diff}", dir.display());
+        worst = worst.max(diff);
+    }
+    assert!(
+        worst > 0.0,
+        "the float16 encoder changes the numbers a little"
+    );
+    // The estimate counts the float16 text encoder at 2.5x its disk size, the rest as is.
+    let settings = promptreel_engine::Settings::at_size(fp16.package().manifest(), 17, 96, 64, 3.0);
+    let mode = promptreel_engine::MemoryMode::Resident;
+    let e16 = promptreel_engine::budget::estimate_package(fp16.package(), &settings, mode);
+    let e32 = promptreel_engine::budget::estimate_package(fp32.package(), &settings, mode);
+    let te = |m: &promptreel_engine::Model| {
+        m.package()
+            .graph(promptreel_engine::package::GraphRole::TextEncoder)
+            .map_or(0, |g| g.bytes)
+    };
+    assert_eq!(e16.weights - e32.weights, te(&fp16) * 5 / 2 - te(&fp32));
+}

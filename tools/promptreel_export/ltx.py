@@ -57,7 +57,14 @@ def export_t5_encoder(model, path: str, max_length: int, opset: int = graphs.DEF
                       half: bool = False) -> dict:
     """T5 encoder without an attention mask: input_ids [B, L] -> last_hidden_state [B, L, D].
     Batch and length are dynamic; the pad positions are encoded like any token, as LTXPipeline
-    does (the transformer masks them)."""
+    does (the transformer masks them).
+
+    `half` (--fp16): the model as transformers loads it with torch_dtype=float16 (its `wo`
+    layers kept in float32 by `_keep_in_fp32_modules`, the casts around them in its own
+    forward), exactly as wan.export_t5_encoder takes it: the graph then outputs float16 (the
+    engine widens it to float32 for the float32 transformer), needs opset 20 (T5 guards float16
+    overflow with IsInf) and is checked against the same float16 module under torch with
+    graphs.HALF_TOL."""
     tol = graphs.HALF_TOL if half else tol
     wrapper = _T5Wrapper(model).eval()
     vocab = int(model.config.vocab_size)

@@ -10,6 +10,11 @@ LTXConditionPipeline) into a package's folder, family "ltx".
 
 One transformer graph serves text to video and image to video (per-frame timesteps), see
 ltx.py. The package's settings and graph names: docs/model-package.md.
+
+--fp16 means the text encoder alone in float16 (T5-XXL: 19 GB of weights in float32, 9.5 GB in
+float16), exported as wan.py exports Wan's: T5 as transformers loads it with torch_dtype=float16
+(its `wo` layers kept in float32), at opset 20. The transformer and the VAE stay float32: their
+float16 graphs have not been checked against diffusers.
 """
 
 from __future__ import annotations
@@ -92,13 +97,9 @@ def check_components(folder: str, index: dict) -> dict:
 
 def check_options(folder: str, index: dict, *, half: bool, decode_timestep, decode_noise_scale) -> tuple:
     """Refuses options that do not apply to this folder (no torch); returns the decode
-    (timestep, noise scale) to write, None for VAEs without timestep conditioning."""
+    (timestep, noise scale) to write, None for VAEs without timestep conditioning. `half`
+    (--fp16) is accepted: for LTX-Video it makes the text encoder float16 only (module doc)."""
     parts = check_components(folder, index)
-    if half:
-        raise ExportError(
-            "--fp16 is not offered for LTX-Video yet: the float16 transformer graph has not been checked against "
-            "diffusers; export in float32 (the default)"
-        )
     if not parts["timestep_conditioning"]:
         for flag, value in (("--decode-timestep", decode_timestep), ("--decode-noise-scale", decode_noise_scale)):
             if value is not None:
@@ -117,8 +118,11 @@ def check_options(folder: str, index: dict, *, half: bool, decode_timestep, deco
 
 
 def export_ltx(folder: str, tmp: str, *, external_data: bool, vae_encoder: bool, native: dict | None, opset: int,
-               max_sequence_length: int | None, decode: tuple, tokenizer_json, scheduler_config) -> tuple:
-    """Writes the LTX graphs, tokenizer and scheduler into `tmp`; returns (report, manifest kwargs)."""
+               max_sequence_length: int | None, decode: tuple, tokenizer_json, scheduler_config,
+               half: bool = False) -> tuple:
+    """Writes the LTX graphs, tokenizer and scheduler into `tmp`; returns (report, manifest kwargs).
+    `half`: the text encoder in float16, the rest in float32 (module doc)."""
+    import torch
     from diffusers import AutoencoderKLLTXVideo, LTXVideoTransformer3DModel
     from transformers import T5EncoderModel
 
@@ -131,7 +135,10 @@ def export_ltx(folder: str, tmp: str, *, external_data: bool, vae_encoder: bool,
     length = int(max_sequence_length or DEFAULT_MAX_SEQUENCE_LENGTH)
     if not 1 <= length <= 4096:
         raise ExportError(f"--max-sequence-length {length} is out of range 1..4096 (LTXPipeline uses 128)")
-    text_encoder = T5EncoderModel.from_pretrained(os.path.join(folder, "text_encoder")).eval()
+    # --fp16: T5 as transformers loads it with torch_dtype=float16, which keeps its `wo` layers
+    # (what overflows in float16) in float32, with the casts in its own forward: as wan_pipeline.
+    dtype = {"torch_dtype": torch.float16} if half else {}
+    text_encoder = T5EncoderModel.from_pretrained(os.path.join(folder, "text_encoder"), **dtype).eval()
     transformer = LTXVideoTransformer3DModel.from_pretrained(os.path.join(folder, "transformer")).eval()
     vae = AutoencoderKLLTXVideo.from_pretrained(os.path.join(folder, "vae")).eval()
     sched_cls = scheduler_config(folder, os.path.join(tmp, "scheduler", "scheduler_config.json"))
@@ -142,10 +149,18 @@ def export_ltx(folder: str, tmp: str, *, external_data: bool, vae_encoder: bool,
     size = sum(p.numel() for p in transformer.parameters()) / 1e6
     print(f"exporting {index['_class_name']} from {folder} ({size:.1f}M-parameter transformer, VAE {spatial}x "
           f"spatial / {temporal}x temporal)")
-    report = {"source": os.path.abspath(folder), "pipeline": index["_class_name"], "half": False}
+    if half:
+        print("  --fp16: the text encoder in float16 (T5-XXL: 9.5 GB on disk instead of 19 GB); the transformer and "
+              "the VAE stay float32 (not checked in float16)")
+    # "half" names what is float16: here the text encoder alone
+    report = {"source": os.path.abspath(folder), "pipeline": index["_class_name"],
+              "half": "text_encoder" if half else False}
+    # T5 guards float16 overflow with IsInf, which ONNX takes in float16 from opset 20
     report["text_encoder"] = ltx.export_t5_encoder(
-        text_encoder, os.path.join(tmp, "text_encoder", "model.onnx"), length, opset=opset,
-        external_data=external_data)
+        text_encoder, os.path.join(tmp, "text_encoder", "model.onnx"), length,
+        opset=max(opset, 20) if half else opset, external_data=external_data, half=half)
+    if half:
+        report["text_encoder"]["dtype"] = "float16 (its wo layers float32, as transformers loads it)"
     # the checks' rope scale: the pipeline's (T / fps, S, S) at the native frame rate
     rope = (temporal / float(native["fps"]), float(spatial), float(spatial))
     report["denoiser"] = ltx.export_transformer(
@@ -160,10 +175,21 @@ def export_ltx(folder: str, tmp: str, *, external_data: bool, vae_encoder: bool,
         enc = {"path": "vae_encoder/model.onnx", "input": "sample", "output": "latent_parameters"}
     report["scheduler"] = sched_cls
     decode_timestep, decode_noise_scale = decode
+    # memory.float16_weights stays false with --fp16: the engine would count every graph's weights
+    # (the float32 transformer and VAE included) at 2.5x their size on disk
     profile = memory_profile("LTXVideoTransformer3DModel", dict(transformer.config), dict(vae.config), fused=True)
     report["memory"] = {"attention": "every transformer attention is one com.microsoft MultiHeadAttention (self "
                                      "attention runs fused; ONNX Runtime's CPU kernel computes the masked cross "
                                      "attention over the text unfused, linear in video tokens); the VAE has none"}
+    if half:
+        # Only the text encoder is float16: memory.float16_text_encoder makes the engine count it
+        # at 2.5x its size on disk (ONNX Runtime's CPU provider keeps float32 copies of float16
+        # weights: measured 2.1x on a 33M-parameter T5), and the float32 transformer and VAE at
+        # theirs (float16_weights would inflate all of them).
+        profile["float16_text_encoder"] = True
+        report["memory"]["float16_text_encoder"] = (
+            "the text encoder is float16: counted at 2.5x its size on disk, as the CPU provider holds it; --fp16 "
+            "halves the text encoder's download and disk, not its memory on the CPU provider")
     manifest = dict(
         family="ltx",
         latent_channels=int(vae.config.latent_channels),

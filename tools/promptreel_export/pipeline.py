@@ -218,7 +218,7 @@ def export_folder(
         report, fields = export_ltx(
             folder, tmp, external_data=external_data, vae_encoder=vae_encoder, native=native, opset=opset,
             max_sequence_length=max_sequence_length, decode=decode, tokenizer_json=_tokenizer_json,
-            scheduler_config=_scheduler_config)
+            scheduler_config=_scheduler_config, half=half)
         write_manifest(tmp, name=name or os.path.basename(os.path.abspath(folder)), version=version, **fields)
     else:
         if max_sequence_length is not None:

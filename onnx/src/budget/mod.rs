@@ -212,6 +212,7 @@ pub fn profile(m: &Manifest) -> MemoryProfile {
             }],
         }),
         float16_weights: false,
+        float16_text_encoder: false,
     }
 }
 
@@ -338,19 +339,26 @@ pub fn estimate_package(pkg: &ModelPackage, settings: &Settings, mode: MemoryMod
     let bytes = |r: GraphRole| pkg.graph(r).map_or(0, |g| g.bytes);
     // Wan 2.2 A14B's two transformers: both resident, or one at a time in sequential mode.
     let (d1, d2) = (bytes(GraphRole::Denoiser), bytes(GraphRole::Denoiser2));
-    let phases = [
-        bytes(GraphRole::TextEncoder),
-        d1.max(d2),
-        bytes(GraphRole::VaeDecoder),
-    ];
+    let p = profile(pkg.manifest());
+    let te = bytes(GraphRole::TextEncoder);
+    // A float16 text encoder beside float32 graphs (LTX --fp16): the 1.5x its CPU session
+    // holds beyond its size on disk (in_memory's 2.5x, for that graph alone).
+    let te_extra = if p.float16_text_encoder && !p.float16_weights {
+        te.saturating_mul(3) / 2
+    } else {
+        0
+    };
+    let phases = [te, d1.max(d2), bytes(GraphRole::VaeDecoder)];
     let mut e = estimate(
         pkg.manifest(),
         phases.iter().sum::<u64>() + d1.min(d2),
         &Size::of(pkg.manifest(), settings),
     );
+    e.weights = e.weights.saturating_add(te_extra);
     if resolve_mode(mode, pkg.weight_bytes()) == MemoryMode::Sequential {
-        let p = profile(pkg.manifest());
-        e.phase_weights = Some(phases.map(|b| in_memory(&p, b)));
+        let mut w = phases.map(|b| in_memory(&p, b));
+        w[0] = w[0].saturating_add(te_extra);
+        e.phase_weights = Some(w);
     }
     e
 }

@@ -238,6 +238,10 @@ pub struct MemoryProfile {
     /// ones, so in memory they weigh more than on disk (measured: 2.4x, Wan 1.3B).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub float16_weights: bool,
+    /// Only the text encoder's weights are float16 (LTX's `--fp16`: T5-XXL halves to 9.5 GB on
+    /// disk while the transformer stays float32); counted like `float16_weights`, for that graph.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub float16_text_encoder: bool,
 }
 
 /// One graph's working memory: a part linear in positions plus its largest attention.

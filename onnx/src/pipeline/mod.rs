@@ -1,6 +1,11 @@
 //! The text-to-video pipeline, in numbered phases (after diffusers' pipelines):
-//! 1. check the request, 2. encode the prompts, 3. timesteps, 4. initial latents,
-//! 5. the denoising loop with classifier-free guidance, 6. VAE decoding in bounded chunks,
+//!
+//! 1. check the request;
+//! 2. encode the prompts;
+//! 3. timesteps;
+//! 4. initial latents (with a conditioning image's latent as the first frame, `condition.rs`);
+//! 5. the denoising loop with classifier-free guidance;
+//! 6. VAE decoding in bounded chunks (or tiles, `tiled.rs`);
 //! 7. post-processing into RGB frames.
 //!
 //! Cancellation is checked before every denoiser call and every VAE chunk, so a cancel returns
