@@ -417,3 +417,31 @@ fn ltx_options_that_do_not_apply_are_refused_in_words() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("LTX-Video"), "{err}");
 }
+
+#[test]
+fn every_ltx_pipeline_class_is_accepted_as_family_ltx() {
+    // The three pipelines share their parts; --check reads the configs only (no torch here).
+    for pipeline in [
+        "LTXPipeline",
+        "LTXImageToVideoPipeline",
+        "LTXConditionPipeline",
+    ] {
+        let dir = ltx_folder(&format!("ltx-check-{pipeline}"), pipeline, &[], "", "");
+        let output = Command::new("python3")
+            .arg(exporter())
+            .arg(&dir)
+            .arg("--check")
+            .output()
+            .expect("python3 runs");
+        let out = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{pipeline}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            out.contains(pipeline) && out.contains("'family': 'ltx'"),
+            "{pipeline}: {out}"
+        );
+    }
+}
