@@ -357,9 +357,13 @@ def _finalize_dynamo(path: str, external_data: bool, output_dims: dict) -> None:
 
     model = onnx.load(path)
     weights = sum(graphs._tensor_bytes(t) for t in model.graph.initializer)
+    directory = os.path.dirname(os.path.abspath(path))
     if not (external_data or weights > graphs.EXTERNAL_DATA_BYTES):
         graphs._shorten_value_names(model)
         graphs._finalize_model(model, path, False, output_dims)
+        # The exporter wrote a sidecar when the wrapped module was large (the VAE encoder's
+        # wrapper holds the decoder too); the graph now holds its weights inline.
+        _remove_stale(directory, {os.path.basename(path)})
         return
     graphs._shorten_value_names(model)
     for out in model.graph.output:
@@ -369,13 +373,19 @@ def _finalize_dynamo(path: str, external_data: bool, output_dims: dict) -> None:
                 d.dim_value = v
             else:
                 d.dim_param = v
-    directory = os.path.dirname(os.path.abspath(path))
     onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
                     location="model.onnx_data", size_threshold=1024)
     os.chmod(os.path.join(directory, "model.onnx_data"), 0o644)
     onnx.checker.check_model(path)
     # the exporter's own sidecar is now in model.onnx_data
-    for stale in set(os.listdir(directory)) - {os.path.basename(path), "model.onnx_data"}:
+    _remove_stale(directory, {os.path.basename(path), "model.onnx_data"})
+
+
+def _remove_stale(directory: str, keep: set) -> None:
+    """Deletes what the exporter left beside a graph other than `keep` (its sidecars)."""
+    import os
+
+    for stale in set(os.listdir(directory)) - keep:
         if not stale.endswith((".json", ".txt")):
             os.remove(os.path.join(directory, stale))
 

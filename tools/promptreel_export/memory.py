@@ -146,15 +146,23 @@ def _vae_decoder(config: dict, fused: bool) -> dict:
     return {"bytes_per_position": FLOAT * channels[0] * LIVE_TENSORS // 2, "attention": attention}
 
 
+# dim-wide float tensors held per token by the LTX transformer graph on ONNX Runtime's CPU
+# provider, measured (see _ltx_transformer)
+LTX_LIVE_DIMS = 180
+
+
 def _ltx_transformer(config: dict, fused: bool) -> dict:
     heads = int(config["num_attention_heads"])
     head_dim = int(config["attention_head_dim"])
     dim = heads * head_dim
     # Per token (patch 1x1: one token per latent position): the residual stream and its
     # modulated / normalised copies, q, k, v and the attention output, the feed-forward's 4x
-    # hidden state (with its GELU), and the per-token timestep modulation (6 x dim, plus the
-    # embedding it comes from: the graph takes one timestep per frame and spreads it per token).
-    per_position = FLOAT * (dim * 10 + 4 * dim * 2 + dim * 8)
+    # hidden state with the tanh-GELU's temporaries, the per-token timestep modulation (6 x dim)
+    # and what ONNX Runtime's arena holds beyond the live tensors. Calibrated on the real 2B
+    # transformer (tools/ltx_real_size.py, random weights, CPU): the denoising peak grew by
+    # 1.41 MB per token and sample (dim 2048) from 240 to 1152; a count of the tensors alone
+    # (26 x dim) read 4x under that, so the measured ~172 x dim is used, rounded up.
+    per_position = FLOAT * dim * LTX_LIVE_DIMS
     return {
         "bytes_per_position": per_position,
         "attention": [
