@@ -303,6 +303,20 @@ pub fn estimate(m: &Manifest, weights: u64, size: &Size) -> Estimate {
             .saturating_mul(v.bytes_per_position)
             .saturating_add(largest_attention(v, &chunk, size.decode_frames))
     });
+    // A whole-clip decoder (LTX) hands back the clip's pixels planar before they become frames;
+    // tiled, the window before the current one and the current one are held besides.
+    let vae_decoder = if m.family == FamilyName::Ltx {
+        let clip = size.frames.saturating_sub(1) * u64::from(m.temporal_compression.max(1)) + 1;
+        let tiled = size.decode_height < size.height || size.decode_width < size.width;
+        let windows = if tiled || size.decode_frames < clip {
+            2 * size.decode_frames
+        } else {
+            0
+        };
+        vae_decoder.saturating_add((clip + windows) * size.height * size.width * 3 * FLOAT)
+    } else {
+        vae_decoder
+    };
     let latent_values = positions * u64::from(m.latent_channels) * size.batch;
     let frame_values =
         size.frames * u64::from(m.temporal_compression.max(1)) * size.height * size.width * 3;

@@ -238,7 +238,10 @@ pub(crate) fn decode(
     }
 }
 
-/// `_temporal_tiled_decode`: windows of `min_t + 1` latent frames every `stride_t`.
+/// `_temporal_tiled_decode`: windows of `min_t + 1` latent frames every `stride_t`. diffusers
+/// keeps every window until the end; a window's blend only reads the one before it (already
+/// blended) and only writes itself, so we keep two at a time and append each window's kept
+/// frames as soon as it is blended: the same numbers in a bounded amount of memory.
 fn temporal_tiled(
     z: &Vol,
     tiling: &Tiling,
@@ -249,53 +252,57 @@ fn temporal_tiled(
 ) -> Result<Vol> {
     let frames = (z.t - 1) * temporal + 1;
     let blend = tiling.min_frames - tiling.stride_frames;
-    let mut row: Vec<Vol> = Vec::new();
+    let (h, w) = (z.h * spatial, z.w * spatial);
+    let mut out: Option<Vol> = None;
+    let mut t0 = 0;
+    let mut prev: Option<Vol> = None;
     for i in (0..z.t).step_by(l.stride_t) {
         let window = z.slice((i, i + l.min_t + 1), (0, z.h), (0, z.w));
-        let mut out = if window.w > l.min_w || window.h > l.min_h {
+        let mut tile = if window.w > l.min_w || window.h > l.min_h {
             spatial_tiled(&window, tiling, l, spatial, decode)?
         } else {
             decode(&window)?
         };
-        if i > 0 {
-            // every window after the first drops its last frame
-            out = out.slice((0, out.t.saturating_sub(1)), (0, out.h), (0, out.w));
-        }
-        row.push(out);
-    }
-    let (c, h, w) = (row[0].c, row[0].h, row[0].w);
-    let mut parts: Vec<Vol> = Vec::with_capacity(row.len());
-    for i in 0..row.len() {
-        if i > 0 {
-            let (before, rest) = row.split_at_mut(i);
-            blend_t(&before[i - 1], &mut rest[0], blend);
-            let tile = &rest[0];
-            parts.push(tile.slice((0, tiling.stride_frames), (0, h), (0, w)));
+        let keep = if let Some(before) = &prev {
+            // every window after the first drops its last frame, then fades in over the
+            // previous one's last frames
+            tile = tile.slice((0, tile.t.saturating_sub(1)), (0, tile.h), (0, tile.w));
+            blend_t(before, &mut tile, blend);
+            tiling.stride_frames
         } else {
-            parts.push(row[0].slice((0, tiling.stride_frames + 1), (0, h), (0, w)));
+            tiling.stride_frames + 1
+        };
+        let out = out.get_or_insert_with(|| Vol {
+            c: tile.c,
+            t: frames,
+            h,
+            w,
+            data: vec![0.0; tile.c * frames * h * w],
+        });
+        let n = keep.min(tile.t).min(frames - t0);
+        if n > 0 {
+            out.paste(&tile.slice((0, n), (0, tile.h), (0, tile.w)), t0, 0, 0);
+            t0 += n;
         }
+        prev = Some(tile);
     }
-    let total: usize = parts.iter().map(|p| p.t).sum::<usize>().min(frames);
-    let mut out = Vol {
-        c,
-        t: total,
+    let mut out = out.unwrap_or(Vol {
+        c: 3,
+        t: 0,
         h,
         w,
-        data: vec![0.0; c * total * h * w],
-    };
-    let mut t0 = 0;
-    for p in &parts {
-        let keep = p.t.min(total - t0);
-        out.paste(&p.slice((0, keep), (0, h), (0, w)), t0, 0, 0);
-        t0 += keep;
-        if t0 == total {
-            break;
-        }
+        data: Vec::new(),
+    });
+    if t0 < out.t {
+        // windows gave fewer frames than the clip has (diffusers' cat would too)
+        out = out.slice((0, t0), (0, h), (0, w));
     }
     Ok(out)
 }
 
-/// `tiled_decode`: spatial tiles of `min_h x min_w` latents every `stride_h`, `stride_w`.
+/// `tiled_decode`: spatial tiles of `min_h x min_w` latents every `stride_h`, `stride_w`. As
+/// in time, a tile's blends read its upper and left neighbours (already blended) and write
+/// only itself, so one row of tiles and the row above are kept.
 fn spatial_tiled(
     z: &Vol,
     tiling: &Tiling,
@@ -306,47 +313,43 @@ fn spatial_tiled(
     let (sample_h, sample_w) = (z.h * spatial, z.w * spatial);
     let blend_h_px = tiling.min_height - tiling.stride_height;
     let blend_w_px = tiling.min_width - tiling.stride_width;
-    let mut rows: Vec<Vec<Vol>> = Vec::new();
-    for i in (0..z.h).step_by(l.stride_h) {
-        let mut row = Vec::new();
-        for j in (0..z.w).step_by(l.stride_w) {
-            row.push(decode(&z.slice(
-                (0, z.t),
-                (i, i + l.min_h),
-                (j, j + l.min_w),
-            ))?);
+    let mut out: Option<Vol> = None;
+    let mut above: Vec<Vol> = Vec::new();
+    for (ri, i) in (0..z.h).step_by(l.stride_h).enumerate() {
+        let mut row: Vec<Vol> = Vec::new();
+        for (ci, j) in (0..z.w).step_by(l.stride_w).enumerate() {
+            let mut tile = decode(&z.slice((0, z.t), (i, i + l.min_h), (j, j + l.min_w)))?;
+            if let Some(up) = above.get(ci) {
+                blend_v(up, &mut tile, blend_h_px);
+            }
+            if let Some(left) = row.last() {
+                blend_h(left, &mut tile, blend_w_px);
+            }
+            let out = out.get_or_insert_with(|| Vol {
+                c: tile.c,
+                t: tile.t,
+                h: sample_h,
+                w: sample_w,
+                data: vec![0.0; tile.c * tile.t * sample_h * sample_w],
+            });
+            let (y0, x0) = (ri * tiling.stride_height, ci * tiling.stride_width);
+            if y0 < sample_h && x0 < sample_w {
+                let keep_h = tile.h.min(tiling.stride_height).min(sample_h - y0);
+                let keep_w = tile.w.min(tiling.stride_width).min(sample_w - x0);
+                let t = tile.t.min(out.t);
+                out.paste(&tile.slice((0, t), (0, keep_h), (0, keep_w)), 0, y0, x0);
+            }
+            row.push(tile);
         }
-        rows.push(row);
+        above = row;
     }
-    let (c, t) = (rows[0][0].c, rows[0][0].t);
-    let mut out = Vol {
-        c,
-        t,
+    Ok(out.unwrap_or(Vol {
+        c: 3,
+        t: 0,
         h: sample_h,
         w: sample_w,
-        data: vec![0.0; c * t * sample_h * sample_w],
-    };
-    for i in 0..rows.len() {
-        for j in 0..rows[i].len() {
-            if i > 0 {
-                let (above, here) = rows.split_at_mut(i);
-                blend_v(&above[i - 1][j], &mut here[0][j], blend_h_px);
-            }
-            if j > 0 {
-                let (left, here) = rows[i].split_at_mut(j);
-                blend_h(&left[j - 1], &mut here[0], blend_w_px);
-            }
-            let tile = &rows[i][j];
-            let (y0, x0) = (i * tiling.stride_height, j * tiling.stride_width);
-            if y0 >= sample_h || x0 >= sample_w {
-                continue;
-            }
-            let keep_h = tile.h.min(tiling.stride_height).min(sample_h - y0);
-            let keep_w = tile.w.min(tiling.stride_width).min(sample_w - x0);
-            out.paste(&tile.slice((0, t), (0, keep_h), (0, keep_w)), 0, y0, x0);
-        }
-    }
-    Ok(out)
+        data: Vec::new(),
+    }))
 }
 
 #[cfg(test)]
