@@ -18,12 +18,14 @@ Needs tools/requirements.txt (PyTorch, diffusers).
 from __future__ import annotations
 
 import argparse
-import json
-import resource
+import os
 import sys
-import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from bench_torch_timing import serve  # noqa: E402
 
 
 def main() -> int:
@@ -48,50 +50,15 @@ def main() -> int:
     pipe.set_progress_bar_config(disable=True)
     # LTXPipeline takes given latents already packed into tokens ([B, F*h*w, C], patch 1x1)
     latents = LTXPipeline._pack_latents(torch.from_numpy(np.load(a.latents)))
-    marks: list[float] = []
-    spent = [0.0]
 
-    def before(_m, _args, _kwargs):
-        marks.append(time.perf_counter())
-
-    def after(_m, _args, _kwargs, _out):
-        spent[0] += time.perf_counter() - marks[-1]
-
-    pipe.transformer.register_forward_pre_hook(before, with_kwargs=True)
-    pipe.transformer.register_forward_hook(after, with_kwargs=True)
-    step_ends: list[float] = []
-
-    def on_step(_pipe, _i, _t, kwargs):
-        step_ends.append(time.perf_counter())
-        return kwargs
-
-    def run() -> dict:
-        marks.clear()
-        step_ends.clear()
-        spent[0] = 0.0
-        started = time.perf_counter()
+    def generate(on_step) -> None:
         pipe(prompt=a.prompt, negative_prompt=a.negative_prompt, num_inference_steps=a.steps,
              guidance_scale=a.guidance, num_frames=a.frames, width=a.width, height=a.height,
              frame_rate=a.frame_rate, latents=latents.clone(), max_sequence_length=a.max_sequence_length,
              decode_timestep=a.decode_timestep, decode_noise_scale=a.decode_noise_scale,
              generator=torch.Generator().manual_seed(0), output_type="np", callback_on_step_end=on_step)
-        total = time.perf_counter() - started
-        # a step runs from the previous step's end (the first: its first transformer call)
-        starts = [marks[0]] + step_ends[:-1]
-        per_step = float(np.mean([e - s for s, e in zip(starts, step_ends)]))
-        return {"total_s": total, "s_per_step": per_step, "denoiser_run_s_per_step": spent[0] / a.steps,
-                "ort_s": 0.0, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
-    for _ in range(a.warmup):
-        run()
-    if not a.serve:
-        print(json.dumps(run()))
-        return 0
-    print(json.dumps({"ready": True}), flush=True)
-    for line in sys.stdin:
-        if line.strip() == "run":
-            print(json.dumps(run()), flush=True)
-    return 0
+    return serve(pipe, a.steps, generate, a.warmup, a.serve)
 
 
 if __name__ == "__main__":
