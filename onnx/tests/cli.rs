@@ -922,3 +922,41 @@ fn inspect_describes_an_ltx_package() {
         "--frame-rate",
     ]);
 }
+
+#[test]
+fn unset_steps_and_guidance_take_the_package_recommendation() {
+    // tiny-ltx carries LTXPipeline's 50 steps and guidance 3; tiny-unet3d carries none (25, 7.5)
+    let tmp = Scratch::new("ltx-defaults");
+    for (model, steps, guidance) in [("tiny-ltx", 50, 3.0), ("tiny-unet3d", 25, 7.5)] {
+        let report = tmp.path(&format!("{model}.json"));
+        let mut cmd = Generate::small(&tmp.path(model))
+            .set("--model", data().join(model))
+            .set("--report", &report)
+            .unset("--steps");
+        if model == "tiny-ltx" {
+            cmd = cmd
+                .set("--frames", "9")
+                .set("--width", "32")
+                .set("--height", "32");
+        }
+        cmd.run().expect_code(0);
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+        assert_eq!(r["settings"]["steps"], steps, "{model}");
+        assert_eq!(
+            r["settings"]["guidance"].as_f64(),
+            Some(guidance),
+            "{model}"
+        );
+    }
+    // an explicit value wins
+    let report = tmp.path("explicit.json");
+    small_ltx(&tmp.path("explicit"))
+        .set("--report", &report)
+        .run()
+        .expect_code(0);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    assert_eq!(r["settings"]["steps"], 2);
+    assert_eq!(r["settings"]["guidance"].as_f64(), Some(1.0));
+}

@@ -31,6 +31,9 @@ DEFAULT_NATIVE = {"width": 768, "height": 512, "frames": 161, "fps": 25.0}
 # The decode settings diffusers' LTX documentation uses for 0.9.1 and later (VAEs with
 # timestep conditioning denoise a little while decoding).
 DEFAULT_DECODE_TIMESTEP = 0.03
+# LTXPipeline.__call__'s num_inference_steps and guidance_scale.
+DEFAULT_STEPS = 50
+DEFAULT_GUIDANCE = 3.0
 DEFAULT_DECODE_NOISE_SCALE = 0.025
 
 _EXPECTED = {
@@ -192,6 +195,8 @@ def export_ltx(folder: str, tmp: str, *, external_data: bool, vae_encoder: bool,
             "halves the text encoder's download and disk, not its memory on the CPU provider")
     manifest = dict(
         family="ltx",
+        # LTXPipeline.__call__'s own defaults (the CLI's general 7.5 over-saturates LTX)
+        defaults={"steps": DEFAULT_STEPS, "guidance": DEFAULT_GUIDANCE},
         latent_channels=int(vae.config.latent_channels),
         spatial_compression=spatial,
         temporal_compression=temporal,

@@ -53,6 +53,7 @@ def write_manifest(
     vae_encoder: dict | None = None,
     scheduler: str = "scheduler/scheduler_config.json",
     memory: dict | None = None,
+    defaults: dict | None = None,
 ) -> dict:
     """Validate the values, write `<package_dir>/promptreel.json` and return the manifest dict.
 
@@ -93,6 +94,8 @@ def write_manifest(
             "frames": int(native["frames"]),
             "fps": float(native["fps"]),
         },
+        # the steps and guidance the model's pipeline uses by default, where they matter
+        **({"defaults": {k: v for k, v in defaults.items() if v is not None}} if defaults else {}),
         "vae": {
             "scaling_factor": float(scaling_factor),
             "shift_factor": float(shift_factor),

@@ -60,6 +60,17 @@ pub struct Native {
     pub fps: f64,
 }
 
+/// The generation settings the model's authors recommend, where they differ from the CLI's
+/// general defaults (25 steps, guidance 7.5): LTXPipeline's are 50 and 3.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<f32>,
+}
+
 /// VAE settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -202,6 +213,9 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size_multiple: Option<u32>,
     pub native: Native,
+    /// Recommended steps and guidance (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<Defaults>,
     pub vae: VaeSettings,
     #[serde(default = "yes")]
     pub cfg_batch: bool,
@@ -493,6 +507,16 @@ impl Manifest {
                  VAE decoder (vae_decoder.timestep names its input)"
                     .into(),
             );
+        }
+        if let Some(d) = &self.defaults {
+            if d.steps.is_some_and(|s| s == 0 || s > 1000) {
+                return bad("defaults.steps must be 1 to 1000".into());
+            }
+            if d.guidance
+                .is_some_and(|g| !(g.is_finite() && (0.0..=100.0).contains(&g)))
+            {
+                return bad("defaults.guidance must be 0 to 100".into());
+            }
         }
         if self.vae.decode_chunk_frames == 0 {
             return bad("vae.decode_chunk_frames must be at least 1".into());

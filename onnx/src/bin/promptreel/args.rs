@@ -57,11 +57,12 @@ pub struct GenerateArgs {
     pub negative: Option<OsString>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    #[arg(long, default_value_t = 25)]
-    pub steps: u32,
-    /// Classifier-free guidance scale (1 = off).
-    #[arg(long, default_value_t = 7.5)]
-    pub guidance: f32,
+    /// Denoising steps (default: the package's recommendation, else 25).
+    #[arg(long)]
+    pub steps: Option<u32>,
+    /// Classifier-free guidance scale, 1 = off (default: the package's recommendation, else 7.5).
+    #[arg(long)]
+    pub guidance: Option<f32>,
     /// Wan 2.2 A14B: guidance of the low-noise transformer's steps (default: --guidance).
     #[arg(long, value_name = "SCALE")]
     pub guidance_2: Option<f32>,

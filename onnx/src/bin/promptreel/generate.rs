@@ -13,11 +13,27 @@ use promptreel_engine::{
 use crate::args::{GenerateArgs, RuntimeArgs};
 use crate::output;
 
+/// Steps and guidance when neither the command line nor the package says.
+const DEFAULT_STEPS: u32 = 25;
+const DEFAULT_GUIDANCE: f32 = 7.5;
+
 pub fn run(a: GenerateArgs) -> Result<()> {
     let model_dir = match &a.model {
         Some(m) => m.clone(),
         None => default_model()?,
     };
+    let model = registry::get(
+        &model_dir,
+        session_options(&a.runtime)?,
+        a.runtime.ort_lib.as_deref(),
+    )?;
+    // Steps and guidance left unset take the package's recommendation (LTX: 50 and 3).
+    let defaults = model
+        .package()
+        .manifest()
+        .defaults
+        .clone()
+        .unwrap_or_default();
     let req = GenerateRequest {
         prompt: utf8(a.prompt, "--prompt")?,
         negative_prompt: a
@@ -26,8 +42,8 @@ pub fn run(a: GenerateArgs) -> Result<()> {
             .transpose()?
             .unwrap_or_default(),
         seed: a.seed,
-        steps: a.steps,
-        guidance: a.guidance,
+        steps: a.steps.or(defaults.steps).unwrap_or(DEFAULT_STEPS),
+        guidance: a.guidance.or(defaults.guidance).unwrap_or(DEFAULT_GUIDANCE),
         guidance_2: a.guidance_2,
         frames: a.frames,
         width: a.width,
@@ -57,11 +73,6 @@ pub fn run(a: GenerateArgs) -> Result<()> {
             }
         },
     };
-    let model = registry::get(
-        &model_dir,
-        session_options(&a.runtime)?,
-        a.runtime.ort_lib.as_deref(),
-    )?;
 
     interrupt::install();
     let mut bar = Bar::new();

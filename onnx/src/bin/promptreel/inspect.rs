@@ -39,6 +39,13 @@ pub fn run(a: InspectArgs) -> Result<()> {
             ""
         }
     );
+    if let Some(d) = &m.defaults {
+        println!(
+            "defaults   {} steps, guidance {} (the model's recommendation; --steps, --guidance)",
+            d.steps.map_or("25".into(), |s| s.to_string()),
+            d.guidance.map_or("7.5".into(), |g| g.to_string())
+        );
+    }
     if m.vae.latents_mean.is_some() {
         println!("latents    per-channel mean and std (x * std + mean before the VAE)");
     }
