@@ -844,85 +844,22 @@ fn text_to_video_on_a_host_without_optional_suites() {
 /// A Wan package through the same host: the frame count the user typed (8) is not one Wan
 /// makes, so the plug-in snaps it to 9 and says so in Status; the clip renders frame for frame
 /// as the engine makes it.
-#[test]
-fn a_wan_model_in_the_generator_context() {
-    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-    prepare_environment();
-    let path = plugin_binary();
-    let config = HostConfig::natron_like();
-    let host = Host::new(config.clone());
-    let binary = host.open(&path).expect("loads");
-    if let Some(status) = binary.set_host_status() {
-        assert!(succeeded(status), "OfxSetHost answered {status}");
-    }
-    let plugin = binary.find(PLUGIN_ID).expect("the plug-in");
-    assert_eq!(plugin.load(), OK);
-    assert_eq!(plugin.describe(), OK);
-    assert_eq!(plugin.describe_in_context(Context::Generator), OK);
-    let model_dir = workspace().join("onnx/tests/data/tiny-wan");
-    let mut g = Generation {
-        model_dir,
-        prompt: "a hot air balloon over green hills".into(),
-        negative: "blurry".into(),
-        seed: 7,
-        steps: 2,
-        frames: 8,
-        guidance: 5.0,
-        scheduler: 0,
-        resolution: 0,
-        fit: 0,
-        output_colour: 0,
-    };
-    let inst = Arc::new(
-        plugin
-            .create_instance(Context::Generator)
-            .expect("instance"),
-    );
-    apply(&inst, &plugin, &g);
-    let text = inst.param_str("status");
-    assert!(
-        text.contains("Frames 8 -> 9") && text.contains("4k+1"),
-        "status after setting 8 frames: {text:?}"
-    );
-    assert!(succeeded(inst.press("generate")), "Generate");
-    let text = inst.param_str("status");
-    assert!(
-        text.contains("9 frames") && text.contains("Frames 8 -> 9"),
-        "status {text:?}"
-    );
-    // the engine itself, run on the snapped count, is what the renders must show
-    g.frames = 9;
-    let length = clip_length(g.frames, model_fps(&g.model_dir), config.project.frame_rate);
-    let frames = render_all_frames(&inst, length);
-    for (t, r) in frames.iter().enumerate() {
-        compare_with_engine(&g, &inst, r, t as f64, 1.0);
-    }
-    let first = frames[0].image.mean(frames[0].window);
-    let last = frames[length as usize - 1]
-        .image
-        .mean(frames[length as usize - 1].window);
-    assert!(first != last, "the clip changes over time");
-    let inst = Arc::into_inner(inst).expect("no render threads left");
-    assert_eq!(inst.destroy(), OK);
-    assert_eq!(plugin.unload(), OK);
-    drop(plugin);
-    binary.close().expect("dlclose");
-    assert!(
-        host.violations().is_empty(),
-        "protocol violations: {:#?}",
-        host.violations()
-    );
+/// What a family's generator test expects: the Status note after asking for `g.frames`, the
+/// frame rule it names, the frames the model makes, and the rate the clip is made at.
+struct FamilyCase {
+    snapped: &'static str,
+    rule: &'static str,
+    made: i32,
+    clip_rate: f64,
 }
 
-#[test]
-fn an_ltx_model_in_the_generator_context_runs_at_the_host_frame_rate() {
+/// Runs `g` with the plug-in in the generator context of a host configured as `config`: the
+/// frame count snaps with a note, Generate makes the clip, every rendered frame equals the
+/// engine's own, and the General context's time domain is the clip retimed to the host.
+fn family_in_generator(config: HostConfig, mut g: Generation, case: FamilyCase) {
     let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
     prepare_environment();
     let path = plugin_binary();
-    let mut config = HostConfig::natron_like();
-    // twice the model's 25 fps: a plug-in that ran the model at its own rate would retime the
-    // clip to 18 host frames
-    config.project.frame_rate = 50.0;
     let host = Host::new(config.clone());
     let binary = host.open(&path).expect("loads");
     if let Some(status) = binary.set_host_status() {
@@ -933,22 +870,6 @@ fn an_ltx_model_in_the_generator_context_runs_at_the_host_frame_rate() {
     assert_eq!(plugin.describe(), OK);
     assert_eq!(plugin.describe_in_context(Context::Generator), OK);
     assert_eq!(plugin.describe_in_context(Context::General), OK);
-    let model_dir = workspace().join("onnx/tests/data/tiny-ltx");
-    // the fixture is made at 25 fps; a host at another rate proves the plug-in passes its own
-    assert_ne!(model_fps(&model_dir), config.project.frame_rate);
-    let mut g = Generation {
-        model_dir,
-        prompt: "a lighthouse at dusk, waves below".into(),
-        negative: "blurry".into(),
-        seed: 11,
-        steps: 2,
-        frames: 12,
-        guidance: 3.0,
-        scheduler: 0,
-        resolution: 0,
-        fit: 0,
-        output_colour: 0,
-    };
     let inst = Arc::new(
         plugin
             .create_instance(Context::Generator)
@@ -957,20 +878,20 @@ fn an_ltx_model_in_the_generator_context_runs_at_the_host_frame_rate() {
     apply(&inst, &plugin, &g);
     let text = inst.param_str("status");
     assert!(
-        text.contains("Frames 12 -> 9") && text.contains("8k+1"),
-        "status after setting 12 frames: {text:?}"
+        text.contains(case.snapped) && text.contains(case.rule),
+        "status after setting {} frames: {text:?}",
+        g.frames
     );
     assert!(succeeded(inst.press("generate")), "Generate");
     let text = inst.param_str("status");
-    assert!(text.contains("9 frames"), "status {text:?}");
-    g.frames = 9;
-    // made at the host's rate: one model frame per host frame
-    let length = clip_length(
-        g.frames,
-        config.project.frame_rate,
-        config.project.frame_rate,
+    let made = format!("{} frames", case.made);
+    assert!(
+        text.contains(&made) && text.contains(case.snapped),
+        "status {text:?}"
     );
-    assert_eq!(length, 9);
+    // the engine itself, run on the snapped count, is what the renders must show
+    g.frames = case.made;
+    let length = clip_length(g.frames, case.clip_rate, config.project.frame_rate);
     let frames = render_all_frames(&inst, length);
     for (t, r) in frames.iter().enumerate() {
         compare_with_engine(&g, &inst, r, t as f64, 1.0);
@@ -986,8 +907,10 @@ fn an_ltx_model_in_the_generator_context_runs_at_the_host_frame_rate() {
     apply(&general, &plugin, &g);
     assert_eq!(
         general.time_domain(),
-        (OK, [0.0, 8.0]),
-        "9 frames made at 50 fps"
+        (OK, [0.0, f64::from(length - 1)]),
+        "{} frames made at {} fps",
+        case.made,
+        case.clip_rate
     );
     assert_eq!(general.destroy(), OK);
     let inst = Arc::into_inner(inst).expect("no render threads left");
@@ -1000,4 +923,62 @@ fn an_ltx_model_in_the_generator_context_runs_at_the_host_frame_rate() {
         "protocol violations: {:#?}",
         host.violations()
     );
+}
+
+#[test]
+fn a_wan_model_in_the_generator_context() {
+    let model_dir = workspace().join("onnx/tests/data/tiny-wan");
+    let clip_rate = model_fps(&model_dir);
+    let g = Generation {
+        model_dir,
+        prompt: "a hot air balloon over green hills".into(),
+        negative: "blurry".into(),
+        seed: 7,
+        steps: 2,
+        frames: 8,
+        guidance: 5.0,
+        scheduler: 0,
+        resolution: 0,
+        fit: 0,
+        output_colour: 0,
+    };
+    // Wan runs at its own rate; the clip is retimed to the host's
+    let case = FamilyCase {
+        snapped: "Frames 8 -> 9",
+        rule: "4k+1",
+        made: 9,
+        clip_rate,
+    };
+    family_in_generator(HostConfig::natron_like(), g, case);
+}
+
+#[test]
+fn an_ltx_model_in_the_generator_context_runs_at_the_host_frame_rate() {
+    let mut config = HostConfig::natron_like();
+    // twice the model's 25 fps: a plug-in that ran the model at its own rate would retime the
+    // clip to 18 host frames
+    config.project.frame_rate = 50.0;
+    let model_dir = workspace().join("onnx/tests/data/tiny-ltx");
+    assert_ne!(model_fps(&model_dir), config.project.frame_rate);
+    let g = Generation {
+        model_dir,
+        prompt: "a lighthouse at dusk, waves below".into(),
+        negative: "blurry".into(),
+        seed: 11,
+        steps: 2,
+        frames: 12,
+        guidance: 3.0,
+        scheduler: 0,
+        resolution: 0,
+        fit: 0,
+        output_colour: 0,
+    };
+    // made at the host's rate: one model frame per host frame, 9 in all
+    let case = FamilyCase {
+        snapped: "Frames 12 -> 9",
+        rule: "8k+1",
+        made: 9,
+        clip_rate: config.project.frame_rate,
+    };
+    family_in_generator(config, g, case);
 }

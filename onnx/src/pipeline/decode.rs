@@ -130,12 +130,7 @@ pub(super) fn stateful(
             }
         };
         // [1, 3, T, H, W]: channel planes of T frames each -> T frames of interleaved RGB
-        let hw = width * height;
-        frames.reserve(t * hw * 3);
-        for ti in 0..t {
-            let plane = |ch: usize| &pixels.data[(ch * t + ti) * hw..(ch * t + ti + 1) * hw];
-            interleave(&mut frames, plane(0), plane(1), plane(2));
-        }
+        append_planar(&mut frames, &pixels.data, t, width * height);
         n_frames += t;
         report(run, fi + 1, f);
     }
@@ -176,11 +171,7 @@ pub(super) fn whole(
         m.temporal_compression.max(1) as usize,
     );
     let tiling = Tiling::DIFFUSERS;
-    let calls = if tiled {
-        tiled::count_calls(&tiling, spatial, temporal, f, h, w)
-    } else {
-        1
-    };
+    let calls = whole_calls(m, &latents.shape, tiled);
     let mut done = 0;
     let mut call = |window: &Vol| -> Result<Vol> {
         run.check_cancel()?;
@@ -238,13 +229,34 @@ pub(super) fn whole(
             pixels.h
         )));
     }
-    let (t, hw) = (pixels.t, width * height);
-    let mut frames = Vec::with_capacity(t * hw * 3);
+    let mut frames = Vec::new();
+    append_planar(&mut frames, &pixels.data, pixels.t, width * height);
+    Ok((frames, pixels.t))
+}
+
+/// Appends `t` frames held planar, `[3, T, H, W]` (values in [-1, 1]), as interleaved RGB in
+/// [0, 1].
+fn append_planar(frames: &mut Vec<f32>, data: &[f32], t: usize, hw: usize) {
+    frames.reserve(t * hw * 3);
     for ti in 0..t {
-        let plane = |ch: usize| &pixels.data[(ch * t + ti) * hw..(ch * t + ti + 1) * hw];
-        interleave(&mut frames, plane(0), plane(1), plane(2));
+        let plane = |ch: usize| &data[(ch * t + ti) * hw..(ch * t + ti + 1) * hw];
+        interleave(frames, plane(0), plane(1), plane(2));
     }
-    Ok((frames, t))
+}
+
+/// Decoder calls a whole-clip decode of latents `[1, C, F, h, w]` makes (progress steps).
+pub(super) fn whole_calls(m: &Manifest, shape: &[usize], tiled: bool) -> usize {
+    match shape {
+        &[_, _, f, h, w] if tiled => tiled::count_calls(
+            &Tiling::DIFFUSERS,
+            m.spatial_compression as usize,
+            m.temporal_compression.max(1) as usize,
+            f,
+            h,
+            w,
+        ),
+        _ => 1,
+    }
 }
 
 fn report(run: &mut Run<'_>, done: usize, total: usize) {

@@ -242,21 +242,7 @@ pub fn generate(
     // 6. Decode, a bounded number of frames at a time.
     let whole = model.family().decodes_whole_clip();
     let chunks = if whole {
-        let [_, _, f, h, w] = shape[..] else {
-            return Err(Error::package("a whole-clip decoder takes 5-D latents"));
-        };
-        if settings.vae_tiled {
-            tiled::count_calls(
-                &tiled::Tiling::DIFFUSERS,
-                m.spatial_compression as usize,
-                m.temporal_compression.max(1) as usize,
-                f,
-                h,
-                w,
-            )
-        } else {
-            1
-        }
+        decode::whole_calls(m, &shape, settings.vae_tiled)
     } else if m.vae_decoder.stateful || shape.len() == 5 {
         shape.get(2).copied().unwrap_or(1)
     } else {

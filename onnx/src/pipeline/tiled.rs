@@ -94,51 +94,49 @@ fn weights(i: usize, extent: usize) -> (f32, f32) {
     ((1.0 - f) as f32, f as f32)
 }
 
-/// diffusers' `blend_v`: fades the bottom rows of `a` into the top rows of `b`.
-fn blend_v(a: &Vol, b: &mut Vol, extent: usize) {
-    let e = extent.min(a.h).min(b.h);
-    for y in 0..e {
-        let (wa, wb) = weights(y, e);
-        for c in 0..b.c {
-            for t in 0..b.t.min(a.t) {
-                let ra = a.at(c, t, a.h - e + y, 0);
-                let rb = b.at(c, t, y, 0);
-                for x in 0..b.w.min(a.w) {
-                    b.data[rb + x] = a.data[ra + x] * wa + b.data[rb + x] * wb;
-                }
-            }
-        }
-    }
+/// The axis a blend runs along.
+#[derive(Clone, Copy)]
+enum Axis {
+    /// frames (diffusers' `blend_t`)
+    Time,
+    /// rows (`blend_v`)
+    Rows,
+    /// columns (`blend_h`)
+    Columns,
 }
 
-/// diffusers' `blend_h`: fades the right columns of `a` into the left columns of `b`.
-fn blend_h(a: &Vol, b: &mut Vol, extent: usize) {
-    let e = extent.min(a.w).min(b.w);
-    for x in 0..e {
-        let (wa, wb) = weights(x, e);
+/// diffusers' `blend_t` / `blend_v` / `blend_h`: fades the last `extent` slices of `a` along
+/// `axis` out and the first ones of `b` in, writing `b`.
+fn blend(a: &Vol, b: &mut Vol, extent: usize, axis: Axis) {
+    let along = |v: &Vol| match axis {
+        Axis::Time => v.t,
+        Axis::Rows => v.h,
+        Axis::Columns => v.w,
+    };
+    let e = extent.min(along(a)).min(along(b));
+    let (t, h, w) = (b.t.min(a.t), b.h.min(a.h), b.w.min(a.w));
+    for i in 0..e {
+        let (wa, wb) = weights(i, e);
+        let j = along(a) - e + i;
+        // the slice at `i` of b and at `j` of a, each as (frames, rows, columns) ranges
+        let (bt, bh, bw, at, ah, aw) = match axis {
+            Axis::Time => (i..i + 1, 0..h, 0..w, j, 0, 0),
+            Axis::Rows => (0..t, i..i + 1, 0..w, 0, j, 0),
+            Axis::Columns => (0..t, 0..h, i..i + 1, 0, 0, j),
+        };
         for c in 0..b.c {
-            for t in 0..b.t.min(a.t) {
-                for y in 0..b.h.min(a.h) {
-                    let ia = a.at(c, t, y, a.w - e + x);
-                    let ib = b.at(c, t, y, x);
-                    b.data[ib] = a.data[ia] * wa + b.data[ib] * wb;
+            for ti in bt.clone() {
+                for y in bh.clone() {
+                    for x in bw.clone() {
+                        let (ta, ya, xa) = match axis {
+                            Axis::Time => (at, y, x),
+                            Axis::Rows => (ti, ah, x),
+                            Axis::Columns => (ti, y, aw),
+                        };
+                        let ib = b.at(c, ti, y, x);
+                        b.data[ib] = a.data[a.at(c, ta, ya, xa)] * wa + b.data[ib] * wb;
+                    }
                 }
-            }
-        }
-    }
-}
-
-/// diffusers' `blend_t`: fades the last frames of `a` into the first frames of `b`.
-fn blend_t(a: &Vol, b: &mut Vol, extent: usize) {
-    let e = extent.min(a.t).min(b.t);
-    let plane = b.h * b.w;
-    for t in 0..e {
-        let (wa, wb) = weights(t, e);
-        for c in 0..b.c {
-            let ra = a.at(c, a.t - e + t, 0, 0);
-            let rb = b.at(c, t, 0, 0);
-            for i in 0..plane {
-                b.data[rb + i] = a.data[ra + i] * wa + b.data[rb + i] * wb;
             }
         }
     }
@@ -251,7 +249,7 @@ fn temporal_tiled(
     decode: &mut dyn FnMut(&Vol) -> Result<Vol>,
 ) -> Result<Vol> {
     let frames = (z.t - 1) * temporal + 1;
-    let blend = tiling.min_frames - tiling.stride_frames;
+    let blend_frames = tiling.min_frames - tiling.stride_frames;
     let (h, w) = (z.h * spatial, z.w * spatial);
     let mut out: Option<Vol> = None;
     let mut t0 = 0;
@@ -267,7 +265,7 @@ fn temporal_tiled(
             // every window after the first drops its last frame, then fades in over the
             // previous one's last frames
             tile = tile.slice((0, tile.t.saturating_sub(1)), (0, tile.h), (0, tile.w));
-            blend_t(before, &mut tile, blend);
+            blend(before, &mut tile, blend_frames, Axis::Time);
             tiling.stride_frames
         } else {
             tiling.stride_frames + 1
@@ -320,10 +318,10 @@ fn spatial_tiled(
         for (ci, j) in (0..z.w).step_by(l.stride_w).enumerate() {
             let mut tile = decode(&z.slice((0, z.t), (i, i + l.min_h), (j, j + l.min_w)))?;
             if let Some(up) = above.get(ci) {
-                blend_v(up, &mut tile, blend_h_px);
+                blend(up, &mut tile, blend_h_px, Axis::Rows);
             }
             if let Some(left) = row.last() {
-                blend_h(left, &mut tile, blend_w_px);
+                blend(left, &mut tile, blend_w_px, Axis::Columns);
             }
             let out = out.get_or_insert_with(|| Vol {
                 c: tile.c,
