@@ -176,6 +176,8 @@ pub const DEVICES: &[(&str, &str)] = &[
     ("CUDA", "cuda"),
     ("DirectML", "directml"),
     ("CoreML", "coreml"),
+    // NOTE: appended, so projects saved with the earlier list keep their choice.
+    ("TensorRT", "tensorrt"),
 ];
 
 pub const COLOURS: &[(&str, Colour)] =

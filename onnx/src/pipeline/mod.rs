@@ -41,7 +41,7 @@ use crate::family::LatentStats;
 use crate::model::Model;
 use crate::noise::SeededNoise;
 use crate::package::GraphRole;
-use crate::runtime::{Graph, Input, MemoryMode, Provider, TensorF32};
+use crate::runtime::{Binding, Graph, Input, MemoryMode, Provider, TensorF32};
 use crate::scheduler::{self, Scheduler};
 use crate::video::{Timings, Video};
 
@@ -172,9 +172,14 @@ pub fn generate(
         Some(u) if batch_cfg => Some((u.joined(&cond), vec![0.0f32; per_sample * 2])),
         _ => None,
     };
+    // The text inputs are bound to the denoiser once per text (IO binding: on a GPU they stay in
+    // device memory for the whole loop); only latents and timestep go in per step. Index 0 is
+    // the prompt (or the joined guidance batch), 1 the negative prompt when called apart.
+    let mut bound: Vec<Binding> = Vec::new();
     for (i, &t) in timesteps.iter().enumerate() {
         run.check_cancel()?;
         if stage == Stage::High && boundary.is_some_and(|b| t < b) {
+            bound.clear();
             if sequential {
                 // only the transformer in use stays loaded
                 drop(denoiser);
@@ -190,6 +195,16 @@ pub fn generate(
                 settings.guidance_2,
             ),
         };
+        if bound.is_empty() {
+            let texts: Vec<&Text> = match (&uncond, &batched) {
+                (None, _) => vec![&cond],
+                (Some(_), Some((ehs, _))) => vec![ehs],
+                (Some(u), None) => vec![&cond, u],
+            };
+            for text in texts {
+                bound.push(bind_text(&denoiser, spec, text, rope)?);
+            }
+        }
         let step_started = Instant::now();
         model_in.copy_from_slice(&latents);
         sched.scale_model_input(&mut model_in, i);
@@ -199,26 +214,26 @@ pub fn generate(
             shape: &shape,
             t,
             fixed_first_frame: first_frame.is_some(),
-            rope,
         };
-        match (&uncond, batched.as_mut()) {
-            (None, _) => {
-                let out = run.denoise(&call, &model_in, &cond, 1)?;
+        match (&uncond, batched.as_mut(), bound.as_mut_slice()) {
+            (None, _, [text]) => {
+                let out = run.denoise(&call, text, &model_in, 1)?;
                 guided_out.copy_from_slice(&out.data);
             }
-            (Some(_), Some((ehs, both))) => {
+            (Some(_), Some((_, both)), [joined]) => {
                 both[..per_sample].copy_from_slice(&model_in);
                 both[per_sample..].copy_from_slice(&model_in);
-                let out = run.denoise(&call, both, ehs, 2)?;
+                let out = run.denoise(&call, joined, both, 2)?;
                 let (u, c) = out.data.split_at(per_sample);
                 guide(&mut guided_out, u, c, g);
             }
-            (Some(uncond), None) => {
-                let u = run.denoise(&call, &model_in, uncond, 1)?;
+            (Some(_), None, [cond_text, uncond_text]) => {
+                let u = run.denoise(&call, uncond_text, &model_in, 1)?;
                 run.check_cancel()?;
-                let c = run.denoise(&call, &model_in, &cond, 1)?;
+                let c = run.denoise(&call, cond_text, &model_in, 1)?;
                 guide(&mut guided_out, &u.data, &c.data, g);
             }
+            _ => unreachable!("one binding per text, made above"),
         }
         sched.step(&guided_out, i, &mut latents, &mut step_noise)?;
         if let Some(f) = &first_frame {
@@ -321,8 +336,48 @@ struct Call<'a> {
     t: f32,
     /// Image to video: the first latent frame is the image's, at timestep 0.
     fixed_first_frame: bool,
-    /// The rotary position scale, for transformers that take it (LTX).
+}
+
+/// A denoiser binding holding one text's inputs: its hidden states, its mask (for transformers
+/// that take one) and the rotary scale (LTX), which stay the same for every step.
+fn bind_text(
+    denoiser: &Graph,
+    d: &crate::package::manifest::DenoiserSpec,
+    text: &Text,
     rope: Option<[f32; 3]>,
+) -> Result<Binding> {
+    let mut b = denoiser.binding(&d.output)?;
+    let ehs = &text.hidden;
+    denoiser.bind(
+        &mut b,
+        &d.encoder_hidden_states,
+        &Input::F32 {
+            shape: &ehs.shape,
+            data: &ehs.data,
+        },
+    )?;
+    if let Some(name) = &d.encoder_attention_mask {
+        let mask_shape = [ehs.shape[0], text.mask.len() / ehs.shape[0].max(1)];
+        denoiser.bind(
+            &mut b,
+            name,
+            &Input::I64 {
+                shape: &mask_shape,
+                data: &text.mask,
+            },
+        )?;
+    }
+    if let (Some(name), Some(rope)) = (&d.rope_interpolation_scale, rope.as_ref()) {
+        denoiser.bind(
+            &mut b,
+            name,
+            &Input::F32 {
+                shape: &[3],
+                data: rope,
+            },
+        )?;
+    }
+    Ok(b)
 }
 
 /// Classifier-free guidance (Ho & Salimans 2022, eq. 6): u + g (c - u).
@@ -416,6 +471,13 @@ impl Run<'_> {
         if !self.providers.iter().any(|(r, _)| *r == role) {
             self.providers.push((role, g.provider()));
         }
+        if let Some(why) = g.passed_over() {
+            // `auto` fell back: said once per generation, whichever graph met it first.
+            let warning = format!("running on {} instead of {why}", g.provider());
+            if !self.warnings.contains(&warning) {
+                self.warnings.push(warning);
+            }
+        }
         Ok(g)
     }
 
@@ -492,12 +554,12 @@ impl Run<'_> {
         })
     }
 
-    /// One denoiser call on `batch` copies of the latent.
+    /// One denoiser call on `batch` copies of the latent, with the text bound in `text`.
     fn denoise(
         &mut self,
         call: &Call<'_>,
+        text: &mut Binding,
         sample: &[f32],
-        text: &Text,
         batch: usize,
     ) -> Result<TensorF32> {
         let (unet, d, t) = (call.graph, call.spec, call.t);
@@ -523,51 +585,23 @@ impl Run<'_> {
                 (vec![batch, frames], row.repeat(batch))
             }
         };
-        let ehs = &text.hidden;
-        let mut inputs = vec![
-            (
-                d.sample.as_str(),
-                Input::F32 {
-                    shape: &sample_shape,
-                    data: sample,
-                },
-            ),
-            (
-                d.timestep.as_str(),
-                Input::F32 {
-                    shape: &ts_shape,
-                    data: &ts_data,
-                },
-            ),
-            (
-                d.encoder_hidden_states.as_str(),
-                Input::F32 {
-                    shape: &ehs.shape,
-                    data: &ehs.data,
-                },
-            ),
-        ];
-        let mask_shape = [ehs.shape[0], text.mask.len() / ehs.shape[0].max(1)];
-        if let Some(name) = &d.encoder_attention_mask {
-            inputs.push((
-                name.as_str(),
-                Input::I64 {
-                    shape: &mask_shape,
-                    data: &text.mask,
-                },
-            ));
-        }
-        let rope_shape = [3];
-        if let (Some(name), Some(rope)) = (&d.rope_interpolation_scale, call.rope.as_ref()) {
-            inputs.push((
-                name.as_str(),
-                Input::F32 {
-                    shape: &rope_shape,
-                    data: rope,
-                },
-            ));
-        }
-        let (out, took) = unet.run(&inputs, &d.output)?;
+        unet.bind(
+            text,
+            &d.sample,
+            &Input::F32 {
+                shape: &sample_shape,
+                data: sample,
+            },
+        )?;
+        unet.bind(
+            text,
+            &d.timestep,
+            &Input::F32 {
+                shape: &ts_shape,
+                data: &ts_data,
+            },
+        )?;
+        let (out, took) = unet.run_bound(text)?;
         self.timings.denoiser += took;
         if out.shape != sample_shape {
             return Err(Error::package(format!(

@@ -5,6 +5,9 @@
 //! `auto` the next candidate is tried and the fallback is reported — never silent.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::cuda;
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -56,15 +59,16 @@ impl Device {
         }
     }
 
-    /// Providers to try, best first, for this request.
-    pub(crate) fn candidates(self) -> Vec<Provider> {
+    /// Providers to try, best first, for this request on the ONNX Runtime in `ort_dir`.
+    ///
+    /// `auto` tries CUDA only where that ONNX Runtime has its CUDA provider next to it (a CUDA
+    /// bundle): on a CPU bundle it is the CPU at once, with nothing to report. TensorRT builds an
+    /// engine per graph and shape on first use (minutes), so it runs only when asked for.
+    pub(crate) fn candidates(self, ort_dir: &Path) -> Vec<Provider> {
         match self {
             Self::Auto => {
                 let mut v = Vec::new();
-                if cfg!(feature = "tensorrt") {
-                    v.push(Provider::TensorRt);
-                }
-                if cfg!(feature = "cuda") {
+                if cfg!(feature = "cuda") && ort_dir.join(cuda::cuda_provider_file()).is_file() {
                     v.push(Provider::Cuda);
                 }
                 if cfg!(feature = "directml") {
@@ -133,7 +137,14 @@ impl Provider {
     }
 
     /// The ort dispatch that registers this provider, failing loudly; `None` for the CPU.
-    pub(crate) fn dispatch(self) -> Result<Option<ort::ep::ExecutionProviderDispatch>> {
+    ///
+    /// GPU providers are checked first ([`cuda::prepare`]): the provider library next to the
+    /// ONNX Runtime in `ort_dir`, the NVIDIA driver and its CUDA version, a GPU; and a bundle's
+    /// CUDA libraries are loaded from the bundle. Each missing piece is a sentence of its own.
+    pub(crate) fn dispatch(
+        self,
+        ort_dir: &Path,
+    ) -> Result<Option<ort::ep::ExecutionProviderDispatch>> {
         let not_built = || {
             Error::new(
                 ErrorKind::Device,
@@ -145,14 +156,38 @@ impl Provider {
                 ),
             )
         };
+        let _ = ort_dir;
         match self {
             Self::Cpu => Ok(None),
             #[cfg(feature = "cuda")]
-            Self::Cuda => Ok(Some(ort::ep::CUDA::default().build().error_on_failure())),
+            Self::Cuda => {
+                let gpu = cuda::prepare(ort_dir, cuda::Flavour::Cuda)?;
+                Ok(Some(
+                    ort::ep::CUDA::default()
+                        .with_device_id(0)
+                        .with_memory_limit(gpu_memory_cap(&gpu)? as usize)
+                        .build()
+                        .error_on_failure(),
+                ))
+            }
             #[cfg(feature = "tensorrt")]
-            Self::TensorRt => Ok(Some(
-                ort::ep::TensorRT::default().build().error_on_failure(),
-            )),
+            Self::TensorRt => {
+                cuda::prepare(ort_dir, cuda::Flavour::TensorRt)?;
+                let cache = engine_cache_dir();
+                std::fs::create_dir_all(&cache)
+                    .map_err(|e| Error::io("create the TensorRT engine cache", &cache, e))?;
+                let cache = cache.display().to_string();
+                Ok(Some(
+                    ort::ep::TensorRT::default()
+                        .with_device_id(0)
+                        .with_engine_cache(true)
+                        .with_engine_cache_path(&cache)
+                        .with_timing_cache(true)
+                        .with_timing_cache_path(&cache)
+                        .build()
+                        .error_on_failure(),
+                ))
+            }
             #[cfg(feature = "directml")]
             Self::DirectMl => Ok(Some(
                 ort::ep::DirectML::default().build().error_on_failure(),
@@ -163,6 +198,59 @@ impl Provider {
             _ => Err(not_built()),
         }
     }
+}
+
+/// The variable that caps CUDA's memory arena, in MiB. Without it the cap is
+/// [`DEFAULT_GPU_SHARE`] of the GPU's memory.
+pub const GPU_MEMORY_LIMIT_ENV: &str = "PROMPTREEL_GPU_MEMORY_LIMIT_MB";
+
+/// Share of the GPU's memory CUDA's arena may take when no limit is set: the rest stays for the
+/// host application (an editor draws its viewer with the same GPU) and cuDNN's workspaces.
+pub const DEFAULT_GPU_SHARE: f64 = 0.85;
+
+/// The cap on ONNX Runtime's CUDA arena for `gpu`: an allocation beyond it fails as an error
+/// the user reads, instead of taking the memory the host application needs.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+pub(crate) fn gpu_memory_cap(gpu: &cuda::CudaDevice) -> Result<u64> {
+    match std::env::var(GPU_MEMORY_LIMIT_ENV) {
+        Ok(v) if !v.trim().is_empty() => {
+            let mib: u64 = v.trim().parse().ok().filter(|&m| m >= 64).ok_or_else(|| {
+                Error::setting(format!(
+                    "{GPU_MEMORY_LIMIT_ENV}={v:?} is not a number of MiB (64 or more); set it \
+                     to e.g. 20000 for 20 GB, or unset it to use {:.0}% of the GPU",
+                    DEFAULT_GPU_SHARE * 100.0
+                ))
+            })?;
+            Ok(mib << 20)
+        }
+        _ => Ok((gpu.total_memory as f64 * DEFAULT_GPU_SHARE) as u64),
+    }
+}
+
+/// Where TensorRT keeps the engines it builds, next to the plug-in's clip cache: `tensorrt/` in
+/// `$PROMPTREEL_CACHE_DIR`, else in the user's cache folder (`~/.cache/promptreel/tensorrt`
+/// beside `~/.cache/promptreel/clips`; `%LOCALAPPDATA%\promptreel\tensorrt` on Windows).
+/// Building an engine takes minutes; kept, the next session starts in seconds.
+pub fn engine_cache_dir() -> PathBuf {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = var("PROMPTREEL_CACHE_DIR") {
+        return dir.join("tensorrt");
+    }
+    let user_cache = if cfg!(windows) {
+        var("LOCALAPPDATA")
+    } else if cfg!(target_os = "macos") {
+        var("HOME").map(|h| h.join("Library").join("Caches"))
+    } else {
+        var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|h| h.join(".cache")))
+    };
+    user_cache
+        .unwrap_or_else(std::env::temp_dir)
+        .join("promptreel")
+        .join("tensorrt")
 }
 
 impl fmt::Display for Provider {
@@ -189,16 +277,33 @@ mod tests {
     }
 
     #[test]
-    fn auto_always_ends_with_cpu_and_explicit_is_alone() {
-        assert_eq!(Device::Auto.candidates().last(), Some(&Provider::Cpu));
-        assert_eq!(Device::Cuda.candidates(), vec![Provider::Cuda]);
+    fn auto_tries_cuda_only_where_the_runtime_has_it() {
+        let dir = std::env::temp_dir().join(format!("promptreel-auto-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create");
+        let auto = Device::Auto.candidates(&dir);
+        assert_eq!(auto.last(), Some(&Provider::Cpu));
+        assert!(!auto.contains(&Provider::Cuda), "a CPU runtime: {auto:?}");
+        assert!(
+            !auto.contains(&Provider::TensorRt),
+            "TensorRT only when asked: {auto:?}"
+        );
+        std::fs::write(dir.join(cuda::cuda_provider_file()), b"").expect("write");
+        let auto = Device::Auto.candidates(&dir);
+        assert_eq!(
+            auto.first() == Some(&Provider::Cuda),
+            cfg!(feature = "cuda"),
+            "{auto:?}"
+        );
+        assert_eq!(Device::Cuda.candidates(&dir), vec![Provider::Cuda]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[cfg(not(feature = "cuda"))]
     #[test]
     fn a_provider_not_compiled_in_says_how_to_get_it() {
         let err = Provider::Cuda
-            .dispatch()
+            .dispatch(Path::new("."))
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();

@@ -1,15 +1,16 @@
 //! One ONNX graph loaded into an ONNX Runtime session, with the conversions our pipelines need.
 //!
-//! Pipelines speak f32 and i64; a graph may want f16 latents or i32 token ids. [`Graph::run`]
+//! Pipelines speak f32 and i64; a graph may want f16 (or bf16) latents or i32 token ids. [`Graph::run`]
 //! converts at the boundary using the element types the graph declares, so fp16 exports work
 //! without manifest fields, and times every call for the per-graph report.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use half::f16;
-use ort::session::Session;
+use half::{bf16, f16};
+use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::builder::GraphOptimizationLevel;
+use ort::session::{IoBinding, Session};
 use ort::value::{DynValue, Tensor, TensorElementType, ValueType};
 use parking_lot::Mutex;
 
@@ -112,6 +113,19 @@ pub enum Input<'a> {
     I64 { shape: &'a [usize], data: &'a [i64] },
 }
 
+/// A graph's inputs bound ahead of its calls (ONNX Runtime's IO binding).
+///
+/// An input bound here is converted to the graph's element type and handed to the session once;
+/// on a GPU provider it is copied into device memory then and stays there for every later call.
+/// The denoiser binds its text conditioning (hidden states, mask, rotary scale) once per
+/// generation and only the latents and timestep per step: the hidden states are the largest
+/// input (Wan: 2 x 512 x 4096 floats with guidance) and never change during the loop. The
+/// output comes back to host memory, where the scheduler and guidance run in float32.
+pub struct Binding {
+    io: IoBinding,
+    output: String,
+}
+
 /// Name prefixes of a stateful graph's state inputs and outputs.
 const STATE_IN: &str = "cache_in_";
 const STATE_OUT: &str = "cache_out_";
@@ -124,6 +138,8 @@ pub struct Graph {
     role: &'static str,
     path: PathBuf,
     provider: Provider,
+    /// With the `auto` device: the better providers that could not run this graph, and why.
+    passed_over: Option<String>,
     inputs: Vec<Port>,
     outputs: Vec<Port>,
     // NOTE: `Session::run` needs `&mut`; one lock per graph serialises callers of the same
@@ -162,9 +178,14 @@ impl Graph {
         opts: SessionOptions,
     ) -> Result<Self> {
         let mut failures = Vec::new();
-        for provider in opts.device.candidates() {
+        for provider in opts.device.candidates(&rt.library_dir()) {
             match Self::load_with(rt, role, path, opts, provider) {
-                Ok(g) => return Ok(g),
+                Ok(mut g) => {
+                    if !failures.is_empty() {
+                        g.passed_over = Some(failures.join("; "));
+                    }
+                    return Ok(g);
+                }
                 Err(e) if e.kind() == ErrorKind::Device && opts.device == Device::Auto => {
                     failures.push(format!("{provider}: {e}"));
                 }
@@ -187,7 +208,7 @@ impl Graph {
         opts: SessionOptions,
         provider: Provider,
     ) -> Result<Self> {
-        let dispatch = provider.dispatch()?;
+        let dispatch = provider.dispatch(&rt.library_dir())?;
         let ort_err = |what: &str, e: ort::Error| {
             Error::new(
                 ErrorKind::Package,
@@ -215,7 +236,10 @@ impl Graph {
             b = b.with_execution_providers([d]).map_err(|e| {
                 Error::new(
                     ErrorKind::Device,
-                    format!("{provider} is not available on this machine: {e}"),
+                    format!(
+                        "ONNX Runtime could not start {provider} on this machine ({e}); choose \
+                         the CPU device, or see docs/gpu.md for what {provider} needs"
+                    ),
                 )
             })?;
         }
@@ -234,6 +258,7 @@ impl Graph {
             role,
             path: path.to_path_buf(),
             provider,
+            passed_over: None,
             inputs,
             outputs,
             session: Mutex::new(session),
@@ -253,6 +278,12 @@ impl Graph {
     /// The execution provider this session registered.
     pub fn provider(&self) -> Provider {
         self.provider
+    }
+
+    /// With the `auto` device, why the providers preferred to [`Graph::provider`] did not run
+    /// this graph ("CUDA: no NVIDIA driver found ..."); `None` when the first choice ran it.
+    pub fn passed_over(&self) -> Option<&str> {
+        self.passed_over.as_deref()
     }
 
     /// Declared inputs.
@@ -280,6 +311,64 @@ impl Graph {
     pub fn run(&self, inputs: &[(&str, Input<'_>)], output: &str) -> Result<(TensorF32, Duration)> {
         let (mut out, _, took) = self.run_stateful(inputs, &[], None, &[output], &[])?;
         Ok((out.remove(0), took))
+    }
+
+    /// A binding whose `output` comes back to host memory on every [`Graph::run_bound`].
+    pub fn binding(&self, output: &str) -> Result<Binding> {
+        if self.output(output).is_none() {
+            return Err(Error::package(format!(
+                "the {} graph {} has no output named {output:?}",
+                self.role,
+                self.path.display()
+            )));
+        }
+        let bad = |e: ort::Error| Error::inference(format_args!("bind the {}", self.role), e);
+        let mut io = self.session.lock().create_binding().map_err(bad)?;
+        let host = MemoryInfo::new(
+            AllocationDevice::CPU,
+            0,
+            AllocatorType::Device,
+            MemoryType::Default,
+        )
+        .map_err(bad)?;
+        io.bind_output_to_device(output, &host).map_err(bad)?;
+        Ok(Binding {
+            io,
+            output: output.to_string(),
+        })
+    }
+
+    /// Binds `input` to the input `name` for every later [`Graph::run_bound`] with `binding`,
+    /// until bound again. The data is converted and copied now.
+    pub fn bind(&self, binding: &mut Binding, name: &str, input: &Input<'_>) -> Result<()> {
+        let port = self.port_in(name)?;
+        let value = self.to_value(port, input)?;
+        binding
+            .io
+            .bind_input(name, &value)
+            .map_err(|e| Error::inference(format_args!("bind {name:?} of the {}", self.role), e))
+    }
+
+    /// Runs the graph on what `binding` holds and returns its output as f32, with the time ONNX
+    /// Runtime spent.
+    pub fn run_bound(&self, binding: &Binding) -> Result<(TensorF32, Duration)> {
+        let mut session = self.session.lock();
+        let started = Instant::now();
+        let results = session
+            .run_binding(&binding.io)
+            .map_err(|e| Error::inference(format_args!("run the {}", self.role), e))?;
+        let elapsed = started.elapsed();
+        let value = results.get(binding.output.as_str()).ok_or_else(|| {
+            Error::package(format!(
+                "the {} graph {} produced no {:?}",
+                self.role,
+                self.path.display(),
+                binding.output
+            ))
+        })?;
+        // NOTE: ONNX Runtime reuses the bound output's buffer on the next call; it is copied
+        // into a vector here, before that can happen.
+        Ok((self.from_value(value)?, elapsed))
     }
 
     /// A stateful graph's state: its (input, output) pairs `cache_in_<i>` / `cache_out_<i>`,
@@ -417,6 +506,12 @@ impl Graph {
                     .map_err(bad)?
                     .into_dyn()
             }
+            (Input::F32 { shape, data }, TensorElementType::Bfloat16) => {
+                let v: Vec<bf16> = data.iter().map(|&x| bf16::from_f32(x)).collect();
+                Tensor::from_array((shape.to_vec(), v))
+                    .map_err(bad)?
+                    .into_dyn()
+            }
             (Input::F32 { shape, data }, TensorElementType::Int64) => {
                 // NOTE: integer timesteps (DDPM-family exports); diffusers rounds the same way.
                 let v: Vec<i64> = data.iter().map(|&x| x.round() as i64).collect();
@@ -457,9 +552,17 @@ impl Graph {
                     d.iter().map(|x| x.to_f32()).collect(),
                 )
             }
+            Some(TensorElementType::Bfloat16) => {
+                let (s, d) = value.try_extract_tensor::<bf16>().map_err(bad)?;
+                (
+                    s.iter().map(|&x| x as usize).collect(),
+                    d.iter().map(|x| x.to_f32()).collect(),
+                )
+            }
             other => {
                 return Err(Error::package(format!(
-                    "the {} graph {} produced {other:?} output; float32 or float16 expected",
+                    "the {} graph {} produced {other:?} output; float32, float16 or bfloat16 \
+                     expected",
                     self.role,
                     self.path.display()
                 )));

@@ -102,6 +102,14 @@ impl Runtime {
         &self.library
     }
 
+    /// The folder of the loaded library, where ONNX Runtime also looks for its provider
+    /// libraries and a GPU bundle keeps its CUDA libraries.
+    pub fn library_dir(&self) -> PathBuf {
+        self.library
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    }
+
     /// The version string the library reports, e.g. "1.32.0".
     pub fn version(&self) -> &str {
         &self.version
