@@ -240,7 +240,7 @@ fn a_cpu_runtime_asked_for_cuda_says_it_has_no_cuda_provider() {
         ],
     );
     generate(&lib, "tensorrt", &s.path("out"), &[])
-        .expect(4, &["no TensorRT provider", "--gpu tensorrt"]);
+        .expect(4, &["no TensorRT provider", "CUDA device"]);
 }
 
 #[test]

@@ -172,9 +172,8 @@ fn check_tensorrt(ort_dir: &Path, manifest: Option<&GpuRuntime>) -> Result<()> {
         return Err(Error::new(
             ErrorKind::Device,
             format!(
-                "this ONNX Runtime has no TensorRT provider ({} is missing): use Promptreel's \
-                 TensorRT bundle (`promptreel-bundle build --gpu tensorrt`), or choose CUDA or \
-                 the CPU device",
+                "this ONNX Runtime has no TensorRT provider ({} is missing): choose the CUDA \
+                 device (Promptreel's CUDA bundle) or the CPU device",
                 provider.display()
             ),
         ));
@@ -185,9 +184,9 @@ fn check_tensorrt(ort_dir: &Path, manifest: Option<&GpuRuntime>) -> Result<()> {
         return Err(Error::new(
             ErrorKind::Device,
             format!(
-                "this is Promptreel's {} bundle, without the TensorRT libraries: build the \
-                 TensorRT bundle (`promptreel-bundle build --gpu tensorrt`), or choose the CUDA \
-                 device",
+                "this is Promptreel's {} bundle, without TensorRT's libraries (libnvinfer, \
+                 libnvonnxparser): PyPI has no wheel of them, so no bundle built from PyPI \
+                 carries them (docs/gpu.md); choose the CUDA device",
                 m.flavour
             ),
         ));
@@ -498,7 +497,7 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(
-            e.contains(tensorrt_provider_file()) && e.contains("--gpu tensorrt"),
+            e.contains(tensorrt_provider_file()) && e.contains("CUDA device"),
             "{e}"
         );
         std::fs::write(dir.join(tensorrt_provider_file()), b"").expect("write");
@@ -514,10 +513,7 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(
-            e.contains("cuda bundle") && e.contains("CUDA device"),
-            "{e}"
-        );
+        assert!(e.contains("cuda bundle") && e.contains("libnvinfer"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -237,8 +237,9 @@ impl Graph {
                 Error::new(
                     ErrorKind::Device,
                     format!(
-                        "ONNX Runtime could not start {provider} on this machine ({e}); choose \
-                         the CPU device, or see docs/gpu.md for what {provider} needs"
+                        "ONNX Runtime could not start {provider} on this machine ({}); choose \
+                         the CPU device, or see docs/gpu.md for what {provider} needs",
+                        e.to_string().trim()
                     ),
                 )
             })?;
