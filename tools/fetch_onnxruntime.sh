@@ -5,12 +5,97 @@
 # the library from there (or from PROMPTREEL_ORT_LIB).
 #
 #   bash tools/fetch_onnxruntime.sh            # prints the library path
+#   bash tools/fetch_onnxruntime.sh --gpu cuda # the GPU build (Linux x86-64), see below
+#
+# `--gpu cuda` caches the pinned `onnxruntime-gpu` wheel's libraries instead, for the CUDA and
+# TensorRT bundles (`promptreel-bundle build --gpu cuda|tensorrt`; `--gpu tensorrt` is the same
+# download, as the wheel holds both providers): libonnxruntime.so.<version> and a copy named
+# libonnxruntime.so, libonnxruntime_providers_shared.so, libonnxruntime_providers_cuda.so and
+# libonnxruntime_providers_tensorrt.so, plus VERSION, in <target>/onnxruntime-cuda/, where
+# <target> is $CARGO_TARGET_DIR when set, else target/ (the rule promptreel-bundle follows).
+# The wheel is chosen for manylinux_2_28 x86-64 and CPython 3.11 whatever Python runs pip, so
+# every machine gets the same file. The NVIDIA libraries it needs come from
+# tools/fetch_cuda_libraries.sh. The CPU library stays in target/onnxruntime/ in any case.
 set -euo pipefail
 
 VERSION="${PROMPTREEL_ORT_VERSION:-1.32.0}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEST="$ROOT/target/onnxruntime"
 PYTHON="${PYTHON:-python3}"
+
+GPU=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --gpu)
+      if [ $# -lt 2 ]; then
+        echo "fetch_onnxruntime: --gpu needs a flavour: cuda (or tensorrt, the same libraries)" >&2
+        exit 2
+      fi
+      GPU="$2"; shift 2 ;;
+    --gpu=*) GPU="${1#--gpu=}"; shift ;;
+    *)
+      echo "fetch_onnxruntime: unknown argument $1 (use nothing, or --gpu cuda)" >&2
+      exit 2 ;;
+  esac
+done
+
+if [ -n "$GPU" ]; then
+  case "$GPU" in
+    cuda|tensorrt) ;;
+    *) echo "fetch_onnxruntime: unknown GPU flavour '$GPU' (use cuda or tensorrt)" >&2; exit 2 ;;
+  esac
+  if [ "$(uname -s)" != Linux ] || [ "$(uname -m)" != x86_64 ]; then
+    echo "fetch_onnxruntime: the GPU build of ONNX Runtime is packaged for Linux x86-64 only;" \
+      "this is $(uname -s) $(uname -m)" >&2
+    exit 1
+  fi
+  GPU_VERSION="${PROMPTREEL_ORT_GPU_VERSION:-1.31.1}"
+  GPU_DEST="${CARGO_TARGET_DIR:-$ROOT/target}/onnxruntime-cuda"
+  GPU_LIBS="libonnxruntime.so.$GPU_VERSION libonnxruntime_providers_shared.so"
+  GPU_LIBS="$GPU_LIBS libonnxruntime_providers_cuda.so libonnxruntime_providers_tensorrt.so"
+  complete=1
+  for lib in libonnxruntime.so $GPU_LIBS; do
+    [ -f "$GPU_DEST/$lib" ] || complete=0
+  done
+  if [ "$complete" = 1 ] && [ -f "$GPU_DEST/VERSION" ] \
+    && [ "$(cat "$GPU_DEST/VERSION")" = "$GPU_VERSION" ]; then
+    echo "$GPU_DEST/libonnxruntime.so"
+    exit 0
+  fi
+
+  mkdir -p "$GPU_DEST"
+  WORK="$(mktemp -d)"
+  trap 'rm -rf "$WORK"' EXIT
+  echo "fetch_onnxruntime: downloading the onnxruntime-gpu $GPU_VERSION wheel from PyPI" \
+    "(about 250 MB)" >&2
+  "$PYTHON" -m pip download --progress-bar off --no-deps --only-binary=:all: \
+    --platform manylinux_2_28_x86_64 --python-version 3.11 --implementation cp --abi cp311 \
+    -d "$WORK" "onnxruntime-gpu==$GPU_VERSION" >&2
+  WHEEL="$(ls "$WORK"/onnxruntime_gpu-*.whl | head -n 1)"
+  echo "fetch_onnxruntime: extracting into $GPU_DEST" >&2
+  # shellcheck disable=SC2086 # GPU_LIBS is a list of plain file names
+  "$PYTHON" - "$WHEEL" "$GPU_DEST" $GPU_LIBS <<'PY'
+import os, shutil, sys, zipfile
+wheel, dest, *libs = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z:
+    names = set(z.namelist())
+    for lib in libs:
+        member = "onnxruntime/capi/" + lib
+        if member not in names:
+            sys.exit(f"fetch_onnxruntime: {member} is not in {os.path.basename(wheel)}")
+        path = os.path.join(dest, lib)
+        with z.open(member) as src, open(path + ".part", "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+        os.replace(path + ".part", path)  # atomic: a half-written library is never visible
+# The name the engine and the bundle look for: a copy of the versioned library.
+link = os.path.join(dest, "libonnxruntime.so")
+shutil.copyfile(os.path.join(dest, libs[0]), link + ".part")
+os.replace(link + ".part", link)
+PY
+  echo "$GPU_VERSION" > "$GPU_DEST/VERSION.part" && mv "$GPU_DEST/VERSION.part" "$GPU_DEST/VERSION"
+  echo "$GPU_DEST/libonnxruntime.so"
+  exit 0
+fi
 
 case "$(uname -s)" in
   Linux)  LIB="libonnxruntime.so";    MEMBER_RE="onnxruntime/capi/libonnxruntime\.so\.[0-9.]+$" ;;

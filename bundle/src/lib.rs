@@ -11,16 +11,25 @@
 //! ```
 //! The plugin finds the runtime and the model relative to its own binary.
 //!
+//! A GPU flavour ([`assemble_gpu`], Linux x86-64) ships ONNX Runtime's GPU build instead, and
+//! next to it, flat in the same folder, its provider libraries
+//! (`libonnxruntime_providers_shared.so`, `..._cuda.so`, for TensorRT `..._tensorrt.so`), the
+//! NVIDIA libraries they need and [`GPU_RUNTIME_FILE`], which lists those in load order (see
+//! [`gpu`]).
+//!
 //! On Linux the plugin ships without its debug information, which is most of its size: that goes
 //! to `Promptreel.ofx.debug/Promptreel.ofx.debug` next to the bundle (see [`DEBUG_DIR_NAME`]),
 //! for symbolising crash reports, and the binary names it in a `.gnu_debuglink` section.
 
+pub mod gpu;
 mod icon;
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub use gpu::{AssembledGpu, Flavour, GPU_RUNTIME_FILE, GpuManifest, GpuRuntime};
 
 /// The bundle's folder name.
 pub const BUNDLE_NAME: &str = "Promptreel.ofx.bundle";
@@ -124,6 +133,8 @@ pub struct Assembled {
     /// Why the debug information stayed in the binary although splitting was asked for
     /// (`objcopy` missing or failing); the bundle is complete all the same.
     pub warning: Option<String>,
+    /// The GPU runtime inside, for a GPU flavour.
+    pub gpu: Option<AssembledGpu>,
 }
 
 /// Checks that the binary exports the OFX entry point (a build without it would load in no host).
@@ -226,11 +237,19 @@ fn split_debug_info(
 /// information), and says what it made. It is built in a temporary folder next to the target
 /// and renamed into place, so a host scanning plugins never sees half a bundle.
 pub fn assemble(inputs: &Inputs) -> Result<Assembled> {
-    assemble_with(inputs, &objcopy_program())
+    assemble_with(inputs, None, &objcopy_program())
 }
 
-/// [`assemble`], splitting debug information with the program `objcopy`.
-fn assemble_with(inputs: &Inputs, objcopy: &OsStr) -> Result<Assembled> {
+/// [`assemble`] for a GPU flavour: `inputs.ort_library` is ONNX Runtime's GPU build, and `gpu`
+/// is copied next to it, after checking that every library its [`GPU_RUNTIME_FILE`] lists is
+/// there (the error names the first one missing).
+pub fn assemble_gpu(inputs: &Inputs, gpu: &GpuRuntime) -> Result<Assembled> {
+    assemble_with(inputs, Some(gpu), &objcopy_program())
+}
+
+/// [`assemble`], with a GPU runtime or not, splitting debug information with the program
+/// `objcopy`.
+fn assemble_with(inputs: &Inputs, gpu: Option<&GpuRuntime>, objcopy: &OsStr) -> Result<Assembled> {
     let p = platform();
     check_exports(&inputs.plugin)?;
     if !inputs.ort_library.is_file() {
@@ -245,6 +264,10 @@ fn assemble_with(inputs: &Inputs, objcopy: &OsStr) -> Result<Assembled> {
             inputs.model.display()
         )));
     }
+    let gpu = match gpu {
+        Some(g) => Some((g, g.check(&[BINARY_NAME, p.ort])?)),
+        None => None,
+    };
     fs::create_dir_all(&inputs.out_dir).context("create", &inputs.out_dir)?;
     let final_path = inputs.out_dir.join(BUNDLE_NAME);
     let tmp = inputs
@@ -295,6 +318,29 @@ fn assemble_with(inputs: &Inputs, objcopy: &OsStr) -> Result<Assembled> {
         fs::copy(&inputs.plugin, bin_dir.join(BINARY_NAME)).context("copy", &inputs.plugin)?;
     }
     fs::copy(&inputs.ort_library, bin_dir.join(p.ort)).context("copy", &inputs.ort_library)?;
+    let gpu = match gpu {
+        Some((g, manifest)) => {
+            let copied = gpu::copy_runtime(g, &manifest, &bin_dir);
+            let (providers, libraries) = copied.inspect_err(|_| {
+                // NOTE: gigabytes of half-copied libraries (a full disk) are not left behind.
+                let _ = fs::remove_dir_all(&tmp);
+                let _ = fs::remove_dir_all(&tmp_debug_dir);
+            })?;
+            // The paths as they will be once the bundle is in place.
+            let moved = |v: Vec<PathBuf>| -> Vec<PathBuf> {
+                v.iter()
+                    .map(|f| final_path.join(f.strip_prefix(&tmp).unwrap_or(f)))
+                    .collect()
+            };
+            Some(AssembledGpu {
+                flavour: g.flavour,
+                manifest,
+                providers: moved(providers),
+                libraries: moved(libraries),
+            })
+        }
+        None => None,
+    };
     let png = resources.join(format!("{IDENTIFIER}.png"));
     fs::write(&png, icon::png(256)).context("write", &png)?;
     let svg = resources.join(format!("{IDENTIFIER}.svg"));
@@ -322,6 +368,7 @@ fn assemble_with(inputs: &Inputs, objcopy: &OsStr) -> Result<Assembled> {
         bundle: final_path,
         debug_file,
         warning,
+        gpu,
     })
 }
 
@@ -416,7 +463,8 @@ mod tests {
         let stale = inputs.out_dir.join(DEBUG_DIR_NAME);
         fs::create_dir_all(&stale).expect("plant old debug information");
         let missing = scratch.0.join("no-such-objcopy");
-        let made = assemble_with(&inputs, missing.as_os_str()).expect("assembled all the same");
+        let made =
+            assemble_with(&inputs, None, missing.as_os_str()).expect("assembled all the same");
         assert_eq!(made.debug_file, None);
         let warning = made.warning.expect("a warning");
         assert!(warning.contains("no-such-objcopy"), "{warning}");
@@ -458,6 +506,227 @@ mod tests {
         assert!(err.contains("--only-keep-debug"), "{err}");
         let made = assemble(&inputs).expect("assembled all the same");
         assert!(made.warning.is_some() && made.debug_file.is_none());
+    }
+
+    /// The preload list of the stand-in CUDA runtime.
+    const FAKE_PRELOAD: [&str; 4] = [
+        "libcudart.so.13",
+        "libcublasLt.so.13",
+        "libcublas.so.13",
+        "libcudnn.so.9",
+    ];
+
+    /// A stand-in GPU runtime: ONNX Runtime's "GPU build" and provider libraries in `ort/`,
+    /// and tiny "NVIDIA libraries" with their description in `libs/`. Points `inputs` at the
+    /// GPU build of ONNX Runtime.
+    fn fake_gpu(dir: &Path, inputs: &mut Inputs, flavour: Flavour) -> GpuRuntime {
+        let ort = dir.join("ort");
+        fs::create_dir_all(&ort).expect("create");
+        inputs.ort_library = ort.join("libonnxruntime.so");
+        fs::write(&inputs.ort_library, b"gpu runtime").expect("write");
+        for name in flavour.provider_libraries() {
+            fs::write(ort.join(name), format!("provider {name}")).expect("write");
+        }
+        let libs = dir.join("libs");
+        fs::create_dir_all(&libs).expect("create");
+        for name in FAKE_PRELOAD {
+            fs::write(libs.join(name), format!("library {name}")).expect("write");
+        }
+        let preload = FAKE_PRELOAD.map(|n| format!("{n:?}")).join(", ");
+        fs::write(
+            libs.join(GPU_RUNTIME_FILE),
+            format!(
+                r#"{{"format": 1, "flavour": "{flavour}", "onnxruntime": "1.31.1",
+                    "cuda": "13.0", "driver": "580", "preload": [{preload}]}}"#
+            ),
+        )
+        .expect("write");
+        GpuRuntime::fetched(flavour, &libs, &ort)
+    }
+
+    /// The names in the bundle's platform folder, sorted.
+    fn platform_folder(made: &Assembled) -> Vec<String> {
+        let dir = made.binary.parent().expect("the platform folder");
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_gpu_bundle_has_its_runtime_next_to_the_plugin() {
+        for flavour in Flavour::ALL {
+            let scratch = Scratch::new(&format!("gpu-{flavour}"));
+            let mut inputs = fake_inputs(&scratch.0);
+            inputs.split_debug_info = false;
+            let gpu = fake_gpu(&scratch.0, &mut inputs, flavour);
+            let made =
+                assemble_with(&inputs, Some(&gpu), OsStr::new("objcopy")).expect("assembled");
+            let bin_dir = made
+                .binary
+                .parent()
+                .expect("the platform folder")
+                .to_path_buf();
+
+            let mut expected: Vec<String> = [BINARY_NAME, platform().ort, GPU_RUNTIME_FILE]
+                .into_iter()
+                .chain(FAKE_PRELOAD)
+                .chain(flavour.provider_libraries().iter().copied())
+                .map(String::from)
+                .collect();
+            expected.sort();
+            assert_eq!(platform_folder(&made), expected, "{flavour}");
+            assert_eq!(
+                fs::read(bin_dir.join(platform().ort)).expect("read"),
+                b"gpu runtime",
+                "the bundle's ONNX Runtime is not the GPU build"
+            );
+            for name in FAKE_PRELOAD.iter().chain(flavour.provider_libraries()) {
+                assert_eq!(
+                    fs::read_to_string(bin_dir.join(name)).expect("read"),
+                    fs::read_to_string(
+                        if name.starts_with("libonnxruntime") {
+                            scratch.0.join("ort")
+                        } else {
+                            scratch.0.join("libs")
+                        }
+                        .join(name)
+                    )
+                    .expect("read"),
+                    "{name}"
+                );
+            }
+            assert_eq!(
+                fs::read(bin_dir.join(GPU_RUNTIME_FILE)).expect("read"),
+                fs::read(scratch.0.join("libs").join(GPU_RUNTIME_FILE)).expect("read"),
+            );
+
+            let inside = made.gpu.as_ref().expect("the GPU runtime");
+            assert_eq!(inside.flavour, flavour);
+            assert_eq!(inside.manifest.flavour, flavour.name());
+            let order: Vec<_> = inside
+                .libraries
+                .iter()
+                .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(order, FAKE_PRELOAD, "the libraries in load order");
+            for path in inside.libraries.iter().chain(&inside.providers) {
+                assert!(
+                    path.starts_with(&made.bundle) && path.is_file(),
+                    "{}",
+                    path.display()
+                );
+            }
+            let mut names: Vec<_> = fs::read_dir(&inputs.out_dir)
+                .expect("list")
+                .map(|e| e.expect("entry").file_name())
+                .collect();
+            names.sort();
+            assert_eq!(names, [BUNDLE_NAME], "temporary folders left behind");
+        }
+    }
+
+    #[test]
+    fn the_cpu_bundle_carries_no_gpu_runtime() {
+        let scratch = Scratch::new("cpu-flavour");
+        let mut inputs = fake_inputs(&scratch.0);
+        inputs.split_debug_info = false;
+        let made = assemble(&inputs).expect("assembled");
+        assert_eq!(made.gpu, None);
+        let mut expected = vec![BINARY_NAME.to_string(), platform().ort.to_string()];
+        expected.sort();
+        assert_eq!(platform_folder(&made), expected);
+        assert_eq!(
+            fs::read(made.binary.with_file_name(platform().ort)).expect("read"),
+            b"runtime"
+        );
+    }
+
+    #[test]
+    fn a_missing_preload_library_is_refused_by_name() {
+        let scratch = Scratch::new("gpu-missing");
+        let mut inputs = fake_inputs(&scratch.0);
+        let gpu = fake_gpu(&scratch.0, &mut inputs, Flavour::Cuda);
+        fs::remove_file(gpu.dir.join("libcublasLt.so.13")).expect("remove");
+        let e = assemble_gpu(&inputs, &gpu)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains("libcublasLt.so.13") && e.contains(GPU_RUNTIME_FILE),
+            "{e}"
+        );
+        assert!(e.contains("tools/fetch_cuda_libraries.sh cuda"), "{e}");
+        assert!(
+            !inputs.out_dir.exists(),
+            "nothing is made of a refused runtime"
+        );
+    }
+
+    #[test]
+    fn a_missing_provider_library_is_refused_by_name() {
+        let scratch = Scratch::new("gpu-no-provider");
+        let mut inputs = fake_inputs(&scratch.0);
+        let gpu = fake_gpu(&scratch.0, &mut inputs, Flavour::TensorRt);
+        fs::remove_file(scratch.0.join("ort/libonnxruntime_providers_tensorrt.so"))
+            .expect("remove");
+        let e = assemble_gpu(&inputs, &gpu)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("libonnxruntime_providers_tensorrt.so"), "{e}");
+        assert!(e.contains("fetch_onnxruntime.sh --gpu cuda"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_or_foreign_description_is_refused_naming_the_file() {
+        let scratch = Scratch::new("gpu-bad-json");
+        let mut inputs = fake_inputs(&scratch.0);
+        let gpu = fake_gpu(&scratch.0, &mut inputs, Flavour::Cuda);
+        let json = gpu.dir.join(GPU_RUNTIME_FILE);
+        let good = fs::read_to_string(&json).expect("read");
+
+        fs::write(&json, good.replace("\"driver\": \"580\",", "")).expect("write");
+        let e = assemble_gpu(&inputs, &gpu)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains(&json.display().to_string()) && e.contains("driver"),
+            "{e}"
+        );
+
+        fs::write(&json, "{\"format\": 1,").expect("write");
+        let e = assemble_gpu(&inputs, &gpu)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains(&json.display().to_string()), "{e}");
+
+        // The TensorRT runtime's description where the CUDA one is expected.
+        fs::write(
+            &json,
+            good.replace("\"cuda\", \"onnx", "\"tensorrt\", \"onnx"),
+        )
+        .expect("write");
+        let e = assemble_gpu(&inputs, &gpu)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("tensorrt runtime, not the cuda one"), "{e}");
+
+        // A library named like a file the bundle has already.
+        fs::write(gpu.dir.join(platform().ort), b"x").expect("write");
+        fs::write(
+            &json,
+            good.replace("\"libcudnn.so.9\"", &format!("{:?}", platform().ort)),
+        )
+        .expect("write");
+        let e = assemble_gpu(&inputs, &gpu)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("used twice"), "{e}");
+        assert!(
+            !inputs.out_dir.exists(),
+            "nothing is made of a refused runtime"
+        );
     }
 
     #[test]
