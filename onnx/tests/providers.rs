@@ -113,7 +113,8 @@ fn stand_in_cuda_runtime(scratch: &Scratch, preload: &[&str]) -> PathBuf {
 
 /// Builds the stand-in NVIDIA driver into `dir/libcuda.so.1`. It answers the driver API calls
 /// Promptreel makes from environment variables: FAKE_CUDA_VERSION (cuDriverGetVersion, default
-/// 13000), FAKE_CUDA_INIT (cuInit's result, default 0) and FAKE_CUDA_DEVICES (default 1).
+/// 13000), FAKE_CUDA_INIT (cuInit's result, default 0), FAKE_CUDA_DEVICES (default 1) and
+/// FAKE_CUDA_MEMORY_MB (the GPU's memory, default 8192).
 fn stand_in_driver(dir: &Path) {
     let source = dir.join("fake_cuda.c");
     fs::write(
@@ -133,7 +134,7 @@ int cuDeviceGetName(char *name, int len, int device) {
     (void)device; strncpy(name, "Stand-in GPU", (size_t)len); return 0;
 }
 int cuDeviceTotalMem_v2(size_t *bytes, int device) {
-    (void)device; *bytes = (size_t)8 << 30; return 0;
+    (void)device; *bytes = (size_t)env_int("FAKE_CUDA_MEMORY_MB", 8192) << 20; return 0;
 }
 "#,
     )
@@ -486,4 +487,34 @@ fn a_bound_call_equals_a_plain_call_and_follows_each_rebinding() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(e.contains("no_such_output"), "{e}");
+}
+
+#[test]
+fn a_generation_that_fits_the_gpu_goes_on_to_onnx_runtime() {
+    let s = Scratch::new("fits");
+    let drivers = s.path("driver");
+    fs::create_dir_all(&drivers).expect("create");
+    stand_in_driver(&drivers);
+    // Everything the checks ask for, but the provider file is a stand-in: ONNX Runtime's own
+    // attempt to load it is the first thing to fail, past the driver and memory checks.
+    let lib = stand_in_cuda_runtime(&s, &[]);
+    let out = s.path("out");
+    let env = |extra: Option<(&'static str, &str)>| {
+        let mut v = vec![("LD_LIBRARY_PATH", drivers.clone().into_os_string())];
+        v.extend(extra.map(|(k, val)| (k, OsString::from(val))));
+        v
+    };
+    generate(&lib, "cuda", &out, &env(None))
+        .expect(4, &["ONNX Runtime could not start CUDA", "CPU device"]);
+    // A GPU too small for the generation: refused before anything loads, on the GPU's numbers
+    // (tiny-unet3d needs tens of MiB; the cap is 85% of the memory, or the variable).
+    generate(&lib, "cuda", &out, &env(Some(("FAKE_CUDA_MEMORY_MB", "8"))))
+        .expect(7, &["CUDA may use on the Stand-in GPU only", "MiB"]);
+    generate(
+        &lib,
+        "cuda",
+        &out,
+        &env(Some(("PROMPTREEL_GPU_MEMORY_LIMIT_MB", "lots"))),
+    )
+    .expect(2, &["PROMPTREEL_GPU_MEMORY_LIMIT_MB", "\"lots\""]);
 }

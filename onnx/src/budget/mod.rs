@@ -97,6 +97,18 @@ impl Estimate {
     }
 }
 
+/// Where the graphs' weights and working memory live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// ONNX Runtime's CPU provider, in host memory: float16 weights are widened to float32
+    /// copies where it computes in float32.
+    #[default]
+    Host,
+    /// A GPU provider (CUDA): weights stay as stored, float16 included; the latents and the
+    /// finished frames stay in host memory.
+    Gpu,
+}
+
 /// The generation's size as the graphs see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Size {
@@ -288,8 +300,13 @@ fn largest_attention(g: &GraphMemory, size: &Size, batch: u64) -> u64 {
 /// Estimates the peak memory of a generation of `size` with the package described by `m`,
 /// whose graphs weigh `weights` bytes on disk.
 pub fn estimate(m: &Manifest, weights: u64, size: &Size) -> Estimate {
+    estimate_in(m, weights, size, Placement::Host)
+}
+
+/// [`estimate`], for graphs placed as `placement` says.
+pub fn estimate_in(m: &Manifest, weights: u64, size: &Size, placement: Placement) -> Estimate {
     let p = profile(m);
-    let weights = in_memory(&p, weights);
+    let weights = in_memory(&p, weights, placement);
     let positions = size.frames * size.latent_height * size.latent_width;
     let denoiser_attention = largest_attention(&p.denoiser, size, size.batch);
     let denoiser = positions
@@ -333,9 +350,9 @@ pub fn estimate(m: &Manifest, weights: u64, size: &Size) -> Estimate {
 
 /// What weights of `bytes` on disk hold once loaded: float16 graphs on ONNX Runtime's CPU
 /// provider keep float32 copies of the weights it runs in float32 (measured 2.4x on the Wan
-/// 1.3B transformer; counted as 2.5x).
-fn in_memory(p: &MemoryProfile, bytes: u64) -> u64 {
-    if p.float16_weights {
+/// 1.3B transformer; counted as 2.5x). On a GPU they stay as stored.
+fn in_memory(p: &MemoryProfile, bytes: u64, placement: Placement) -> u64 {
+    if p.float16_weights && placement == Placement::Host {
         bytes.saturating_mul(5) / 2
     } else {
         bytes
@@ -347,9 +364,24 @@ pub fn estimate_for(model: &Model, settings: &Settings) -> Estimate {
     estimate_package(model.package(), settings, model.memory_mode())
 }
 
+/// [`estimate_for`], for graphs placed as `placement` says.
+fn estimate_for_in(model: &Model, settings: &Settings, placement: Placement) -> Estimate {
+    estimate_package_in(model.package(), settings, model.memory_mode(), placement)
+}
+
 /// The estimate for `settings` on the package `pkg` when its sessions are kept as `mode` says
 /// (`Auto` as [`resolve_mode`] decides it now).
 pub fn estimate_package(pkg: &ModelPackage, settings: &Settings, mode: MemoryMode) -> Estimate {
+    estimate_package_in(pkg, settings, mode, Placement::Host)
+}
+
+/// [`estimate_package`], for graphs placed as `placement` says.
+pub fn estimate_package_in(
+    pkg: &ModelPackage,
+    settings: &Settings,
+    mode: MemoryMode,
+    placement: Placement,
+) -> Estimate {
     let bytes = |r: GraphRole| pkg.graph(r).map_or(0, |g| g.bytes);
     // Wan 2.2 A14B's two transformers: both resident, or one at a time in sequential mode.
     let (d1, d2) = (bytes(GraphRole::Denoiser), bytes(GraphRole::Denoiser2));
@@ -357,20 +389,21 @@ pub fn estimate_package(pkg: &ModelPackage, settings: &Settings, mode: MemoryMod
     let te = bytes(GraphRole::TextEncoder);
     // A float16 text encoder beside float32 graphs (LTX --fp16): the 1.5x its CPU session
     // holds beyond its size on disk (in_memory's 2.5x, for that graph alone).
-    let te_extra = if p.float16_text_encoder && !p.float16_weights {
+    let te_extra = if p.float16_text_encoder && !p.float16_weights && placement == Placement::Host {
         te.saturating_mul(3) / 2
     } else {
         0
     };
     let phases = [te, d1.max(d2), bytes(GraphRole::VaeDecoder)];
-    let mut e = estimate(
+    let mut e = estimate_in(
         pkg.manifest(),
         phases.iter().sum::<u64>() + d1.min(d2),
         &Size::of(pkg.manifest(), settings),
+        placement,
     );
     e.weights = e.weights.saturating_add(te_extra);
     if resolve_mode(mode, pkg.weight_bytes()) == MemoryMode::Sequential {
-        let mut w = phases.map(|b| in_memory(&p, b));
+        let mut w = phases.map(|b| in_memory(&p, b, placement));
         w[0] = w[0].saturating_add(te_extra);
         e.phase_weights = Some(w);
     }
@@ -419,7 +452,14 @@ pub fn human(bytes: u64) -> String {
 
 /// Refuses `settings` when their estimate does not fit: the memory available now (plus the
 /// weights this model already holds), or the runtime's cap (`arena_cap`, the arena part).
+///
+/// A generation that will run on CUDA is checked against the GPU instead: its weights and
+/// working memory against the cap on CUDA's arena, and only the latents and frames against the
+/// host's free memory.
 pub fn check(model: &Model, settings: &Settings, arena_cap: Option<u64>) -> Result<Estimate> {
+    if let Some(gpu) = crate::runtime::device::cuda_target(model)? {
+        return check_gpu(model, settings, &gpu);
+    }
     let est = estimate_for(model, settings);
     let held = model.loaded_weight_bytes();
     if let Some(cap) = arena_cap
@@ -428,6 +468,7 @@ pub fn check(model: &Model, settings: &Settings, arena_cap: Option<u64>) -> Resu
         return Err(refusal(
             model,
             settings,
+            Placement::Host,
             &est,
             est.working(),
             cap,
@@ -440,6 +481,7 @@ pub fn check(model: &Model, settings: &Settings, arena_cap: Option<u64>) -> Resu
             return Err(refusal(
                 model,
                 settings,
+                Placement::Host,
                 &est,
                 need,
                 available,
@@ -450,11 +492,50 @@ pub fn check(model: &Model, settings: &Settings, arena_cap: Option<u64>) -> Resu
     Ok(est)
 }
 
+/// [`check`] for a generation on CUDA's GPU `gpu`.
+fn check_gpu(
+    model: &Model,
+    settings: &Settings,
+    gpu: &crate::runtime::cuda::CudaDevice,
+) -> Result<Estimate> {
+    let est = estimate_for_in(model, settings, Placement::Gpu);
+    let cap = crate::runtime::device::gpu_memory_cap(gpu)?;
+    // The latents and frames are the host's part; everything else is on the GPU.
+    let on_gpu = est.total().saturating_sub(est.buffers);
+    if on_gpu > cap {
+        let what = format!("CUDA may use on the {}", gpu.name);
+        return Err(refusal(
+            model,
+            settings,
+            Placement::Gpu,
+            &est,
+            on_gpu,
+            cap,
+            &what,
+        ));
+    }
+    if let Some(available) = available_memory()
+        && est.buffers > available
+    {
+        return Err(refusal(
+            model,
+            settings,
+            Placement::Gpu,
+            &est,
+            est.buffers,
+            available,
+            "the machine has free",
+        ));
+    }
+    Ok(est)
+}
+
 /// The sentence for a refused generation: what it needs, what there is, and which setting to
 /// lower to what.
 fn refusal(
     model: &Model,
     settings: &Settings,
+    placement: Placement,
     est: &Estimate,
     need: u64,
     have: u64,
@@ -462,7 +543,7 @@ fn refusal(
 ) -> Error {
     let m = model.package().manifest();
     let fits = |s: &Settings| {
-        let e = estimate_for(model, s);
+        let e = estimate_for_in(model, s, placement);
         let need_s = need.saturating_sub(est.working().saturating_add(est.buffers))
             + e.working()
             + e.buffers;
@@ -518,20 +599,30 @@ fn refusal(
         }
         side -= s;
     }
-    if settings.uses_guidance() && m.cfg_batch {
-        advice.push("or set Guidance to 1 (no guidance halves the denoiser's memory)".into());
+    let unguided = Settings {
+        guidance: 1.0,
+        guidance_2: 1.0,
+        ..settings.clone()
+    };
+    if settings.uses_guidance() && m.cfg_batch && fits(&unguided) {
+        advice.push("set Guidance to 1 (no guidance halves the denoiser's memory)".into());
     }
-    let advice = if advice.is_empty() {
-        "use a smaller model or a machine with more memory".to_string()
-    } else {
-        advice.join(", ")
+    let advice = match advice.split_last() {
+        None => "use a smaller model or a machine with more memory".to_string(),
+        Some((only, [])) => only.clone(),
+        Some((last, rest)) => format!("{}, or {last}", rest.join(", ")),
     };
     Error::new(
         ErrorKind::Memory,
         format!(
-            "this generation needs about {} of memory ({} frames at {}x{}; the attention alone \
-             takes {}), but {what} only {}: {advice}",
+            "this generation needs about {} of {}memory ({} frames at {}x{}; the attention \
+             alone takes {}), but {what} only {}: {advice}",
             human(need),
+            if placement == Placement::Gpu && what.starts_with("CUDA") {
+                "GPU "
+            } else {
+                ""
+            },
             settings.frames,
             settings.width,
             settings.height,

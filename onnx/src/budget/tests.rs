@@ -150,4 +150,8 @@ fn float16_weights_are_counted_with_the_cpu_providers_float32_copies() {
     assert_eq!(f16.working(), full.working());
     assert_eq!(f16.weights, weights * 5 / 2);
     assert_eq!(f16.total() - full.total(), weights * 3 / 2);
+    // on a GPU they stay as stored, and the working memory is the same estimate
+    let gpu = estimate_in(&half, weights, &s, Placement::Gpu);
+    assert_eq!(gpu.weights, weights);
+    assert_eq!(gpu.working(), full.working());
 }

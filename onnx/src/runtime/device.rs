@@ -200,6 +200,26 @@ impl Provider {
     }
 }
 
+/// The GPU a generation on `model` will run on: its CUDA device when the model's device is CUDA
+/// (or TensorRT), or `auto` where CUDA comes first and starts; `None` for the CPU and the
+/// others. A CUDA that cannot start is the same error here as when its sessions load.
+pub(crate) fn cuda_target(model: &crate::model::Model) -> Result<Option<cuda::CudaDevice>> {
+    let dir = model.runtime().library_dir();
+    match model.options().device {
+        Device::Cuda if cfg!(feature = "cuda") => {
+            cuda::prepare(&dir, cuda::Flavour::Cuda).map(Some)
+        }
+        Device::TensorRt if cfg!(feature = "tensorrt") => {
+            cuda::prepare(&dir, cuda::Flavour::TensorRt).map(Some)
+        }
+        Device::Auto if Device::Auto.candidates(&dir).first() == Some(&Provider::Cuda) => {
+            // A CUDA that cannot start: auto runs on the CPU, and that is checked instead.
+            Ok(cuda::prepare(&dir, cuda::Flavour::Cuda).ok())
+        }
+        _ => Ok(None),
+    }
+}
+
 /// The variable that caps CUDA's memory arena, in MiB. Without it the cap is
 /// [`DEFAULT_GPU_SHARE`] of the GPU's memory.
 pub const GPU_MEMORY_LIMIT_ENV: &str = "PROMPTREEL_GPU_MEMORY_LIMIT_MB";
@@ -210,7 +230,6 @@ pub const DEFAULT_GPU_SHARE: f64 = 0.85;
 
 /// The cap on ONNX Runtime's CUDA arena for `gpu`: an allocation beyond it fails as an error
 /// the user reads, instead of taking the memory the host application needs.
-#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 pub(crate) fn gpu_memory_cap(gpu: &cuda::CudaDevice) -> Result<u64> {
     match std::env::var(GPU_MEMORY_LIMIT_ENV) {
         Ok(v) if !v.trim().is_empty() => {
