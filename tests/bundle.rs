@@ -373,6 +373,12 @@ fn check_layout(bundle: &Path, plugin: &Path) -> PathBuf {
 
     assert_eq!(IDENTIFIER, PLUGIN_ID);
     let resources = contents.join("Resources");
+    // What the bundle redistributes comes with its licence.
+    for file in ["LICENSE", "ThirdPartyNotices.txt"] {
+        let licence = resources.join("licenses").join("onnxruntime").join(file);
+        let size = std::fs::metadata(&licence).map_or(0, |m| m.len());
+        assert!(size > 100, "{} is missing or empty", licence.display());
+    }
     let png = std::fs::read(resources.join(format!("{PLUGIN_ID}.png"))).expect("the PNG icon");
     let (width, height, alpha) = png_info(&png);
     assert!(

@@ -10,10 +10,13 @@
 # libraries the provider needs are extracted flat into <target>/cuda-libraries/<flavour>/ with
 # gpu-runtime.json, which names them in the order the engine loads them (`preload`, each file
 # after the ones it needs, checked against the libraries' ELF NEEDED entries) and records the
-# wheels and their sha256. <target> is $CARGO_TARGET_DIR when set, else target/ (the rule
-# promptreel-bundle follows). The folder is built next to its place and renamed into it, so it
-# is complete or absent. Idempotent: with the folder up to date it only prints its path (stdout;
-# progress goes to stderr). Linux x86-64 only.
+# wheels and their sha256. Each wheel's licence (`*.dist-info/licenses/License.txt`: five carry
+# the CUDA EULA, cuDNN its own) goes to licenses/<package>.txt there (licenses/nvidia-cublas.txt),
+# listed under `licenses` in gpu-runtime.json; the bundle ships them. <target> is
+# $CARGO_TARGET_DIR when set, else target/ (the rule promptreel-bundle follows). The folder is
+# built next to its place and renamed into it, so it is complete or absent. Idempotent: with the
+# folder up to date it only prints its path (stdout; progress goes to stderr); one made before
+# the licences were collected is rebuilt from the cached wheels. Linux x86-64 only.
 #
 # CUDA 13.0 components: by CUDA's minor-version compatibility they run on every CUDA 13 driver,
 # NVIDIA driver branch 580 or newer. onnxruntime-gpu 1.31.1 (tools/fetch_onnxruntime.sh --gpu
@@ -102,6 +105,8 @@ for line in os.environ["WHEEL_LIST"].split("\n"):
     name, version = spec.split("==")
     wheels.append({"name": name, "version": version, "sha256": sha256})
 libraries = os.environ["LIBRARY_LIST"].split()
+# Where each wheel's licence goes in the folder, in the order of the wheels.
+licenses = [f"licenses/{w['name']}.txt" for w in wheels]
 cache = os.path.join(target, "gpu-wheels")
 dest = os.path.join(target, "cuda-libraries", flavour)
 manifest_name = "gpu-runtime.json"
@@ -127,13 +132,14 @@ def up_to_date():
             and old.get("cuda") == cuda_version
             and old.get("driver") == driver
             and old.get("preload") == libraries
+            and old.get("licenses") == licenses
             and len(old["wheels"]) == len(wheels)
             and all(
                 (o["name"], o["version"]) == (w["name"], w["version"])
                 and w["sha256"] in ("-", o["sha256"])
                 for o, w in zip(old["wheels"], wheels)
             )
-            and all(os.path.isfile(os.path.join(dest, lib)) for lib in libraries)
+            and all(os.path.isfile(os.path.join(dest, f)) for f in libraries + licenses)
         )
     except (OSError, ValueError, KeyError, TypeError):
         return False
@@ -221,6 +227,18 @@ absent = [lib for lib in libraries if lib not in found]
 if absent:
     fail(f"{', '.join(absent)} not in any of the wheels {', '.join(w['name'] for w in wheels)}")
 
+# Each wheel's licence: exactly one *.dist-info/licenses/License.txt.
+license_members = {}
+for w in wheels:
+    with zipfile.ZipFile(files[w["name"]]) as z:
+        members = [m for m in z.namelist()
+                   if m.endswith("/licenses/License.txt")
+                   and m.count("/") == 2 and m.split("/", 1)[0].endswith(".dist-info")]
+    if len(members) != 1:
+        fail(f"{os.path.basename(files[w['name']])} holds {len(members)} "
+             f"*.dist-info/licenses/License.txt files, not one")
+    license_members[w["name"]] = members[0]
+
 parent = os.path.dirname(dest)
 os.makedirs(parent, exist_ok=True)
 tmp = os.path.join(parent, f".{flavour}.tmp-{os.getpid()}")
@@ -234,6 +252,11 @@ try:
         with zipfile.ZipFile(files[w["name"]]) as z, z.open(member) as src:
             with open(os.path.join(tmp, lib), "wb") as out:
                 shutil.copyfileobj(src, out, 1 << 20)
+    os.makedirs(os.path.join(tmp, "licenses"))
+    for w, path in zip(wheels, licenses):
+        with zipfile.ZipFile(files[w["name"]]) as z, z.open(license_members[w["name"]]) as src:
+            with open(os.path.join(tmp, path), "wb") as out:
+                shutil.copyfileobj(src, out)
 
     # Check the load order against the ELF dynamic sections: a library may only NEED one loaded
     # before it, or one the system provides (the C and C++ runtimes, zlib, the driver's libcuda).
@@ -289,6 +312,7 @@ try:
         "cuda": cuda_version,
         "driver": driver,
         "preload": libraries,
+        "licenses": licenses,
         "wheels": [
             {"name": w["name"], "version": w["version"],
              "file": os.path.basename(files[w["name"]]), "sha256": w["sha256"]}

@@ -2,7 +2,9 @@
 # Caches the pinned ONNX Runtime shared library in target/onnxruntime/, taken from the official
 # `onnxruntime` wheel on PyPI (pip is the only network client it uses). Idempotent: a second run
 # with the library in place does nothing. The engine, the CLI, the tests and the bundle all load
-# the library from there (or from PROMPTREEL_ORT_LIB).
+# the library from there (or from PROMPTREEL_ORT_LIB). Next to it go the wheel's licence files,
+# LICENSE and ThirdPartyNotices.txt, which every bundle ships (promptreel-bundle refuses a library
+# without them); a cache made without them is fetched again.
 #
 #   bash tools/fetch_onnxruntime.sh            # prints the library path
 #   bash tools/fetch_onnxruntime.sh --gpu cuda # the GPU build (Linux x86-64), see below
@@ -11,8 +13,9 @@
 # TensorRT bundles (`promptreel-bundle build --gpu cuda|tensorrt`; `--gpu tensorrt` is the same
 # download, as the wheel holds both providers): libonnxruntime.so.<version> and a copy named
 # libonnxruntime.so, libonnxruntime_providers_shared.so, libonnxruntime_providers_cuda.so and
-# libonnxruntime_providers_tensorrt.so, plus VERSION, in <target>/onnxruntime-cuda/, where
-# <target> is $CARGO_TARGET_DIR when set, else target/ (the rule promptreel-bundle follows).
+# libonnxruntime_providers_tensorrt.so, the two licence files, plus VERSION, in
+# <target>/onnxruntime-cuda/, where <target> is $CARGO_TARGET_DIR when set, else target/ (the
+# rule promptreel-bundle follows).
 # The wheel is chosen for manylinux_2_28 x86-64 and CPython 3.11 whatever Python runs pip, so
 # every machine gets the same file. The NVIDIA libraries it needs come from
 # tools/fetch_cuda_libraries.sh. The CPU library stays in target/onnxruntime/ in any case.
@@ -22,6 +25,8 @@ VERSION="${PROMPTREEL_ORT_VERSION:-1.32.0}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEST="$ROOT/target/onnxruntime"
 PYTHON="${PYTHON:-python3}"
+# The licence files, taken from the wheel's onnxruntime/ folder and kept next to the library.
+NOTICES="LICENSE ThirdPartyNotices.txt"
 
 GPU=""
 while [ $# -gt 0 ]; do
@@ -54,8 +59,8 @@ if [ -n "$GPU" ]; then
   GPU_LIBS="libonnxruntime.so.$GPU_VERSION libonnxruntime_providers_shared.so"
   GPU_LIBS="$GPU_LIBS libonnxruntime_providers_cuda.so libonnxruntime_providers_tensorrt.so"
   complete=1
-  for lib in libonnxruntime.so $GPU_LIBS; do
-    [ -f "$GPU_DEST/$lib" ] || complete=0
+  for file in libonnxruntime.so $GPU_LIBS $NOTICES; do
+    [ -f "$GPU_DEST/$file" ] || complete=0
   done
   if [ "$complete" = 1 ] && [ -f "$GPU_DEST/VERSION" ] \
     && [ "$(cat "$GPU_DEST/VERSION")" = "$GPU_VERSION" ]; then
@@ -73,20 +78,22 @@ if [ -n "$GPU" ]; then
     -d "$WORK" "onnxruntime-gpu==$GPU_VERSION" >&2
   WHEEL="$(ls "$WORK"/onnxruntime_gpu-*.whl | head -n 1)"
   echo "fetch_onnxruntime: extracting into $GPU_DEST" >&2
-  # shellcheck disable=SC2086 # GPU_LIBS is a list of plain file names
-  "$PYTHON" - "$WHEEL" "$GPU_DEST" $GPU_LIBS <<'PY'
+  # shellcheck disable=SC2086 # NOTICES and GPU_LIBS are lists of plain file names
+  "$PYTHON" - "$WHEEL" "$GPU_DEST" "$NOTICES" $GPU_LIBS <<'PY'
 import os, shutil, sys, zipfile
-wheel, dest, *libs = sys.argv[1:]
+wheel, dest, notices, *libs = sys.argv[1:]
+members = [("onnxruntime/capi/" + lib, lib) for lib in libs]
+members += [("onnxruntime/" + name, name) for name in notices.split()]
 with zipfile.ZipFile(wheel) as z:
     names = set(z.namelist())
-    for lib in libs:
-        member = "onnxruntime/capi/" + lib
+    for member, _ in members:
         if member not in names:
             sys.exit(f"fetch_onnxruntime: {member} is not in {os.path.basename(wheel)}")
-        path = os.path.join(dest, lib)
+    for member, name in members:
+        path = os.path.join(dest, name)
         with z.open(member) as src, open(path + ".part", "wb") as out:
             shutil.copyfileobj(src, out, 1 << 20)
-        os.replace(path + ".part", path)  # atomic: a half-written library is never visible
+        os.replace(path + ".part", path)  # atomic: a half-written file is never visible
 # The name the engine and the bundle look for: a copy of the versioned library.
 link = os.path.join(dest, "libonnxruntime.so")
 shutil.copyfile(os.path.join(dest, libs[0]), link + ".part")
@@ -104,7 +111,11 @@ case "$(uname -s)" in
   *) echo "fetch_onnxruntime: unsupported system $(uname -s)" >&2; exit 1 ;;
 esac
 
-if [ -f "$DEST/$LIB" ] && [ -f "$DEST/VERSION" ] && [ "$(cat "$DEST/VERSION")" = "$VERSION" ]; then
+complete=1
+for file in "$LIB" $NOTICES; do
+  [ -f "$DEST/$file" ] || complete=0
+done
+if [ "$complete" = 1 ] && [ -f "$DEST/VERSION" ] && [ "$(cat "$DEST/VERSION")" = "$VERSION" ]; then
   echo "$DEST/$LIB"
   exit 0
 fi
@@ -117,13 +128,22 @@ echo "fetch_onnxruntime: downloading the onnxruntime $VERSION wheel from PyPI" >
 "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: -d "$WORK" "onnxruntime==$VERSION" >&2
 
 WHEEL="$(ls "$WORK"/onnxruntime-*.whl | head -n 1)"
-"$PYTHON" - "$WHEEL" "$MEMBER_RE" "$DEST" "$LIB" <<'PY'
+"$PYTHON" - "$WHEEL" "$MEMBER_RE" "$DEST" "$LIB" "$NOTICES" <<'PY'
 import os, re, shutil, sys, zipfile
-wheel, member_re, dest, lib = sys.argv[1:]
+wheel, member_re, dest, lib, notices = sys.argv[1:]
 with zipfile.ZipFile(wheel) as z:
+    names = set(z.namelist())
     members = [m for m in z.namelist() if re.search(member_re, m)]
     if not members:
         sys.exit(f"fetch_onnxruntime: no runtime library in {wheel}")
+    for name in notices.split():
+        if "onnxruntime/" + name not in names:
+            sys.exit(f"fetch_onnxruntime: onnxruntime/{name} is not in {os.path.basename(wheel)}")
+    for name in notices.split():
+        path = os.path.join(dest, name)
+        with z.open("onnxruntime/" + name) as src, open(path + ".part", "wb") as out:
+            shutil.copyfileobj(src, out)
+        os.replace(path + ".part", path)  # atomic, like the library
     member = members[0]
     real = os.path.join(dest, os.path.basename(member))
     tmp = real + ".part"

@@ -5,7 +5,9 @@
 //! NVIDIA's wheels, together with [`GPU_RUNTIME_FILE`]: which CUDA version and driver they need,
 //! and the order the engine loads them in (`preload`, by absolute path, before ONNX Runtime
 //! loads its provider). [`GpuRuntime::check`] refuses a folder that lacks one of them, so a
-//! bundle never ships half a runtime.
+//! bundle never ships half a runtime. The wheels' licences lie in the same folder
+//! (`licenses/<package>.txt`, listed under `licenses`); the bundle ships them in
+//! `Contents/Resources/licenses/nvidia/`, and a folder without them is refused too.
 
 use std::collections::HashSet;
 use std::fs;
@@ -108,6 +110,11 @@ pub struct GpuManifest {
     pub driver: String,
     /// File names in the same folder, in the order the engine loads them.
     pub preload: Vec<String>,
+    /// The licences of the wheels the libraries come from: paths relative to the folder
+    /// (`licenses/nvidia-cublas.txt`), no two with the same file name. Absent in a description
+    /// made before they were collected, which [`GpuRuntime::check`] refuses.
+    #[serde(default)]
+    pub licenses: Vec<String>,
     /// Where they came from.
     #[serde(default)]
     pub wheels: Vec<Wheel>,
@@ -162,6 +169,25 @@ impl GpuManifest {
             }
             if !seen.insert(name.as_str()) {
                 return Err(bad(format!("the preload entry {name:?} appears twice")));
+            }
+        }
+        let mut seen = HashSet::new();
+        for path in &m.licenses {
+            // A relative path inside the folder, in plain components.
+            let plain = !path.contains('\\')
+                && path
+                    .split('/')
+                    .all(|c| !c.is_empty() && c != "." && c != "..");
+            if !plain {
+                return Err(bad(format!(
+                    "the licenses entry {path:?} is not a path inside the folder"
+                )));
+            }
+            let name = path.rsplit('/').next().unwrap_or(path);
+            if !seen.insert(name) {
+                return Err(bad(format!(
+                    "the licenses entry {path:?} has the file name of another one"
+                )));
             }
         }
         Ok(m)
@@ -243,6 +269,23 @@ impl GpuRuntime {
                 )));
             }
         }
+        if manifest.licenses.is_empty() {
+            return Err(Error(format!(
+                "{} lists no licence files, which the bundle must ship (it was made before they \
+                 were collected); {fetch}",
+                self.dir.join(GPU_RUNTIME_FILE).display()
+            )));
+        }
+        for name in &manifest.licenses {
+            let path = self.dir.join(name);
+            if !path.is_file() {
+                return Err(Error(format!(
+                    "the licence {name} is missing from {}, though its {GPU_RUNTIME_FILE} lists \
+                     it; {fetch}",
+                    self.dir.display()
+                )));
+            }
+        }
         for path in &self.files {
             if !path.is_file() {
                 return Err(Error(format!(
@@ -286,12 +329,21 @@ pub struct AssembledGpu {
     pub libraries: Vec<PathBuf>,
 }
 
-/// Copies the checked runtime (`manifest` from [`GpuRuntime::check`]) into `bin_dir`.
+/// What [`copy_runtime`] copied, where.
+pub(crate) struct Copied {
+    pub providers: Vec<PathBuf>,
+    pub libraries: Vec<PathBuf>,
+    pub licenses: Vec<PathBuf>,
+}
+
+/// Copies the checked runtime (`manifest` from [`GpuRuntime::check`]) into `bin_dir`, and its
+/// licences, by file name, into `licenses_dir` (created).
 pub(crate) fn copy_runtime(
     gpu: &GpuRuntime,
     manifest: &GpuManifest,
     bin_dir: &Path,
-) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    licenses_dir: &Path,
+) -> Result<Copied> {
     let mut providers = Vec::new();
     for src in &gpu.files {
         let name = src.file_name().expect("checked: a file name");
@@ -308,7 +360,19 @@ pub(crate) fn copy_runtime(
     }
     let src = gpu.dir.join(GPU_RUNTIME_FILE);
     fs::copy(&src, bin_dir.join(GPU_RUNTIME_FILE)).context("copy", &src)?;
-    Ok((providers, libraries))
+    fs::create_dir_all(licenses_dir).context("create", licenses_dir)?;
+    let mut licenses = Vec::new();
+    for name in &manifest.licenses {
+        let src = gpu.dir.join(name);
+        let dst = licenses_dir.join(src.file_name().expect("checked: a file name"));
+        fs::copy(&src, &dst).context("copy", &src)?;
+        licenses.push(dst);
+    }
+    Ok(Copied {
+        providers,
+        libraries,
+        licenses,
+    })
 }
 
 #[cfg(test)]
@@ -322,6 +386,7 @@ mod tests {
   "cuda": "13.0",
   "driver": "580",
   "preload": ["libcudart.so.13", "libcublasLt.so.13", "libcublas.so.13"],
+  "licenses": ["licenses/nvidia-cuda-runtime.txt", "licenses/nvidia-cublas.txt"],
   "wheels": [{"name": "nvidia-cublas", "version": "13.0.2.14",
               "file": "nvidia_cublas-13.0.2.14-py3-none-manylinux_2_27_x86_64.whl",
               "sha256": "0cf2"}]
@@ -344,6 +409,13 @@ mod tests {
         assert_eq!(m.preload.len(), 3);
         assert_eq!(m.wheels[0].version, "13.0.2.14");
         assert_eq!(
+            m.licenses,
+            [
+                "licenses/nvidia-cuda-runtime.txt",
+                "licenses/nvidia-cublas.txt"
+            ]
+        );
+        assert_eq!(
             m.describe(),
             "CUDA 13.0 libraries (NVIDIA driver 580 or newer)"
         );
@@ -355,6 +427,13 @@ mod tests {
             .to_owned()
             + "}";
         assert!(parse(&bare).expect("parsed").wheels.is_empty());
+        // Nor are the licences, for reading; a bundle refuses a runtime without them.
+        let older = GOOD.replace(
+            "\"licenses\": [\"licenses/nvidia-cuda-runtime.txt\", \"licenses/nvidia-cublas.txt\"],",
+            "",
+        );
+        assert_ne!(older, GOOD);
+        assert!(parse(&older).expect("parsed").licenses.is_empty());
     }
 
     #[test]
@@ -400,6 +479,21 @@ mod tests {
             (
                 &GOOD.replace("\"libcublas.so.13\"]", "\"libcudart.so.13\"]"),
                 "appears twice",
+            ),
+            (
+                &GOOD.replace("licenses/nvidia-cublas.txt", "../nvidia-cublas.txt"),
+                "not a path inside the folder",
+            ),
+            (
+                &GOOD.replace("licenses/nvidia-cublas.txt", "/licenses/nvidia-cublas.txt"),
+                "not a path inside the folder",
+            ),
+            (
+                &GOOD.replace(
+                    "licenses/nvidia-cublas.txt",
+                    "other/nvidia-cuda-runtime.txt",
+                ),
+                "the file name of another one",
             ),
             (
                 r#"{"format": 1, "flavour": "cuda", "onnxruntime": "1.31.1", "cuda": "13.0",

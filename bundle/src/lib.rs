@@ -6,16 +6,20 @@
 //!   Info.plist
 //!   Resources/org.promptreel.TextToVideo.png, .svg   the icon
 //!   Resources/models/default/                          the bundled model package
+//!   Resources/licenses/onnxruntime/                    ONNX Runtime's licence and notices
 //!   Linux-x86-64/Promptreel.ofx                        the plugin (MacOS/ or Win64/ elsewhere)
 //!   Linux-x86-64/libonnxruntime.so                     ONNX Runtime, loaded by absolute path
 //! ```
-//! The plugin finds the runtime and the model relative to its own binary.
+//! The plugin finds the runtime and the model relative to its own binary. ONNX Runtime's
+//! `LICENSE` and `ThirdPartyNotices.txt` ([`ORT_LICENSE_FILES`]) are taken from next to its
+//! library, where `tools/fetch_onnxruntime.sh` leaves them; without them no bundle is made.
 //!
 //! A GPU flavour ([`assemble_gpu`], Linux x86-64) ships ONNX Runtime's GPU build instead, and
 //! next to it, flat in the same folder, its provider libraries
 //! (`libonnxruntime_providers_shared.so`, `..._cuda.so`, for TensorRT `..._tensorrt.so`), the
 //! NVIDIA libraries they need and [`GPU_RUNTIME_FILE`], which lists those in load order (see
-//! [`gpu`]).
+//! [`gpu`]). The NVIDIA wheels' licences, which that file lists too, go to
+//! `Resources/licenses/nvidia/<package>.txt` (`nvidia-cublas.txt`, ...).
 //!
 //! On Linux the plugin ships without its debug information, which is most of its size: that goes
 //! to `Promptreel.ofx.debug/Promptreel.ofx.debug` next to the bundle (see [`DEBUG_DIR_NAME`]),
@@ -40,6 +44,12 @@ pub const BINARY_NAME: &str = "Promptreel.ofx";
 /// The folder next to the bundle that holds the plugin's separate debug information, as
 /// `<BINARY_NAME>.debug`. It is never installed.
 pub const DEBUG_DIR_NAME: &str = "Promptreel.ofx.debug";
+/// The folder in `Contents/Resources/` that holds the licences of what the bundle
+/// redistributes: `onnxruntime/` ([`ORT_LICENSE_FILES`]) and, in a GPU flavour, `nvidia/`.
+pub const LICENSES_DIR: &str = "licenses";
+/// ONNX Runtime's licence files, found next to its library and shipped in
+/// `Contents/Resources/licenses/onnxruntime/`.
+pub const ORT_LICENSE_FILES: [&str; 2] = ["LICENSE", "ThirdPartyNotices.txt"];
 
 /// A bundling error: what failed, on which path.
 #[derive(Debug)]
@@ -135,6 +145,8 @@ pub struct Assembled {
     pub warning: Option<String>,
     /// The GPU runtime inside, for a GPU flavour.
     pub gpu: Option<AssembledGpu>,
+    /// The licence files inside ([`LICENSES_DIR`]): ONNX Runtime's, then the NVIDIA libraries'.
+    pub licenses: Vec<PathBuf>,
 }
 
 /// Checks that the binary exports the OFX entry point (a build without it would load in no host).
@@ -258,6 +270,24 @@ fn assemble_with(inputs: &Inputs, gpu: Option<&GpuRuntime>, objcopy: &OsStr) -> 
             inputs.ort_library.display()
         )));
     }
+    // NOTE: a bundle that redistributes ONNX Runtime without its licence is not made at all.
+    let ort_dir = inputs.ort_library.parent().unwrap_or(Path::new(""));
+    for name in ORT_LICENSE_FILES {
+        let path = ort_dir.join(name);
+        if !path.is_file() {
+            let fetch = if gpu.is_some() {
+                "bash tools/fetch_onnxruntime.sh --gpu cuda"
+            } else {
+                "bash tools/fetch_onnxruntime.sh"
+            };
+            return Err(Error(format!(
+                "{} is missing: ONNX Runtime's licence files must lie next to {} to ship in the \
+                 bundle; run `{fetch}` again",
+                path.display(),
+                inputs.ort_library.display()
+            )));
+        }
+    }
     if !inputs.model.join("promptreel.json").is_file() {
         return Err(Error(format!(
             "{} is not a model package (no promptreel.json)",
@@ -318,29 +348,41 @@ fn assemble_with(inputs: &Inputs, gpu: Option<&GpuRuntime>, objcopy: &OsStr) -> 
         fs::copy(&inputs.plugin, bin_dir.join(BINARY_NAME)).context("copy", &inputs.plugin)?;
     }
     fs::copy(&inputs.ort_library, bin_dir.join(p.ort)).context("copy", &inputs.ort_library)?;
+    let licenses_dir = resources.join(LICENSES_DIR);
+    let ort_licenses = licenses_dir.join("onnxruntime");
+    fs::create_dir_all(&ort_licenses).context("create", &ort_licenses)?;
+    let mut licenses = Vec::new();
+    for name in ORT_LICENSE_FILES {
+        let src = ort_dir.join(name);
+        let dst = ort_licenses.join(name);
+        fs::copy(&src, &dst).context("copy", &src)?;
+        licenses.push(dst);
+    }
+    // The paths as they will be once the bundle is in place.
+    let moved = |v: Vec<PathBuf>| -> Vec<PathBuf> {
+        v.iter()
+            .map(|f| final_path.join(f.strip_prefix(&tmp).unwrap_or(f)))
+            .collect()
+    };
     let gpu = match gpu {
         Some((g, manifest)) => {
-            let copied = gpu::copy_runtime(g, &manifest, &bin_dir);
-            let (providers, libraries) = copied.inspect_err(|_| {
+            let copied = gpu::copy_runtime(g, &manifest, &bin_dir, &licenses_dir.join("nvidia"));
+            let copied = copied.inspect_err(|_| {
                 // NOTE: gigabytes of half-copied libraries (a full disk) are not left behind.
                 let _ = fs::remove_dir_all(&tmp);
                 let _ = fs::remove_dir_all(&tmp_debug_dir);
             })?;
-            // The paths as they will be once the bundle is in place.
-            let moved = |v: Vec<PathBuf>| -> Vec<PathBuf> {
-                v.iter()
-                    .map(|f| final_path.join(f.strip_prefix(&tmp).unwrap_or(f)))
-                    .collect()
-            };
+            licenses.extend(copied.licenses);
             Some(AssembledGpu {
                 flavour: g.flavour,
                 manifest,
-                providers: moved(providers),
-                libraries: moved(libraries),
+                providers: moved(copied.providers),
+                libraries: moved(copied.libraries),
             })
         }
         None => None,
     };
+    let licenses = moved(licenses);
     let png = resources.join(format!("{IDENTIFIER}.png"));
     fs::write(&png, icon::png(256)).context("write", &png)?;
     let svg = resources.join(format!("{IDENTIFIER}.svg"));
@@ -369,6 +411,7 @@ fn assemble_with(inputs: &Inputs, gpu: Option<&GpuRuntime>, objcopy: &OsStr) -> 
         debug_file,
         warning,
         gpu,
+        licenses,
     })
 }
 
@@ -437,13 +480,21 @@ mod tests {
         }
     }
 
+    /// Writes stand-in ONNX Runtime licence files into `dir`, their text naming `what`.
+    fn fake_ort_licenses(dir: &Path, what: &str) {
+        for name in ORT_LICENSE_FILES {
+            fs::write(dir.join(name), format!("{what} {name}")).expect("write");
+        }
+    }
+
     /// Inputs made of stand-in files: a "plugin" that only names the entry point, a "runtime"
-    /// and a one-file model package.
+    /// with its licence files and a one-file model package.
     fn fake_inputs(dir: &Path) -> Inputs {
         let plugin = dir.join("libpromptreel_ofx.so");
         fs::write(&plugin, b"not ELF, but it names OfxGetPlugin\0").expect("write");
         let ort_library = dir.join("libonnxruntime.so");
         fs::write(&ort_library, b"runtime").expect("write");
+        fake_ort_licenses(dir, "cpu");
         let model = dir.join("model");
         fs::create_dir_all(&model).expect("create");
         fs::write(model.join("promptreel.json"), b"{}").expect("write");
@@ -516,14 +567,18 @@ mod tests {
         "libcudnn.so.9",
     ];
 
-    /// A stand-in GPU runtime: ONNX Runtime's "GPU build" and provider libraries in `ort/`,
-    /// and tiny "NVIDIA libraries" with their description in `libs/`. Points `inputs` at the
-    /// GPU build of ONNX Runtime.
+    /// The packages of the stand-in CUDA runtime's licences (`licenses/<package>.txt`).
+    const FAKE_LICENSED: [&str; 2] = ["nvidia-cuda-runtime", "nvidia-cudnn-cu13"];
+
+    /// A stand-in GPU runtime: ONNX Runtime's "GPU build", its licence files and provider
+    /// libraries in `ort/`, and tiny "NVIDIA libraries" with their licences and description in
+    /// `libs/`. Points `inputs` at the GPU build of ONNX Runtime.
     fn fake_gpu(dir: &Path, inputs: &mut Inputs, flavour: Flavour) -> GpuRuntime {
         let ort = dir.join("ort");
         fs::create_dir_all(&ort).expect("create");
         inputs.ort_library = ort.join("libonnxruntime.so");
         fs::write(&inputs.ort_library, b"gpu runtime").expect("write");
+        fake_ort_licenses(&ort, "gpu");
         for name in flavour.provider_libraries() {
             fs::write(ort.join(name), format!("provider {name}")).expect("write");
         }
@@ -532,12 +587,24 @@ mod tests {
         for name in FAKE_PRELOAD {
             fs::write(libs.join(name), format!("library {name}")).expect("write");
         }
+        fs::create_dir_all(libs.join("licenses")).expect("create");
+        for package in FAKE_LICENSED {
+            fs::write(
+                libs.join(format!("licenses/{package}.txt")),
+                format!("licence of {package}"),
+            )
+            .expect("write");
+        }
         let preload = FAKE_PRELOAD.map(|n| format!("{n:?}")).join(", ");
+        let licenses = FAKE_LICENSED
+            .map(|p| format!("\"licenses/{p}.txt\""))
+            .join(", ");
         fs::write(
             libs.join(GPU_RUNTIME_FILE),
             format!(
                 r#"{{"format": 1, "flavour": "{flavour}", "onnxruntime": "1.31.1",
-                    "cuda": "13.0", "driver": "580", "preload": [{preload}]}}"#
+                    "cuda": "13.0", "driver": "580", "preload": [{preload}],
+                    "licenses": [{licenses}]}}"#
             ),
         )
         .expect("write");
@@ -553,6 +620,34 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    /// The files under the bundle's `Contents/Resources/licenses/` (`onnxruntime/LICENSE`, ...)
+    /// with their text, sorted.
+    fn bundled_licenses(made: &Assembled) -> Vec<(String, String)> {
+        let root = made.bundle.join("Contents/Resources").join(LICENSES_DIR);
+        let mut found = Vec::new();
+        for folder in fs::read_dir(&root).expect("list the licences") {
+            let folder = folder.expect("entry").path();
+            for file in fs::read_dir(&folder).expect("list") {
+                let file = file.expect("entry").path();
+                let name = file.strip_prefix(&root).expect("inside");
+                found.push((
+                    name.to_string_lossy().into_owned(),
+                    fs::read_to_string(&file).expect("read"),
+                ));
+            }
+        }
+        found.sort();
+        found
+    }
+
+    /// `(path under licenses/, text)` of the stand-in ONNX Runtime licence files of `what`.
+    fn expected_ort_licenses(what: &str) -> Vec<(String, String)> {
+        ORT_LICENSE_FILES
+            .iter()
+            .map(|n| (format!("onnxruntime/{n}"), format!("{what} {n}")))
+            .collect()
     }
 
     #[test]
@@ -619,6 +714,29 @@ mod tests {
                     path.display()
                 );
             }
+            let mut licenses = expected_ort_licenses("gpu");
+            licenses.extend(
+                FAKE_LICENSED.map(|p| (format!("nvidia/{p}.txt"), format!("licence of {p}"))),
+            );
+            licenses.sort();
+            assert_eq!(bundled_licenses(&made), licenses, "{flavour}");
+            let mut listed: Vec<_> = made
+                .licenses
+                .iter()
+                .map(|p| {
+                    assert!(p.is_file(), "{}", p.display());
+                    p.strip_prefix(made.bundle.join("Contents/Resources/licenses"))
+                        .expect("in the bundle's licences")
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
+            listed.sort();
+            assert_eq!(
+                listed,
+                licenses.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()
+            );
+
             let mut names: Vec<_> = fs::read_dir(&inputs.out_dir)
                 .expect("list")
                 .map(|e| e.expect("entry").file_name())
@@ -641,6 +759,84 @@ mod tests {
         assert_eq!(
             fs::read(made.binary.with_file_name(platform().ort)).expect("read"),
             b"runtime"
+        );
+        assert_eq!(bundled_licenses(&made), expected_ort_licenses("cpu"));
+        let inside = made.bundle.join("Contents/Resources/licenses/onnxruntime");
+        assert_eq!(made.licenses, ORT_LICENSE_FILES.map(|n| inside.join(n)));
+    }
+
+    #[test]
+    fn a_runtime_without_its_licence_files_is_refused_naming_the_missing_one() {
+        for name in ORT_LICENSE_FILES {
+            let scratch = Scratch::new(&format!("no-ort-licence-{name}"));
+            let inputs = fake_inputs(&scratch.0);
+            let missing = scratch.0.join(name);
+            fs::remove_file(&missing).expect("remove");
+            let e = assemble(&inputs).expect_err("refused").to_string();
+            assert!(e.contains(&missing.display().to_string()), "{e}");
+            assert!(
+                e.contains("run `bash tools/fetch_onnxruntime.sh` again"),
+                "{e}"
+            );
+            assert!(
+                !inputs.out_dir.exists(),
+                "nothing is made without the licence"
+            );
+
+            // The GPU build's, likewise, pointing at the GPU fetch.
+            let mut inputs = fake_inputs(&scratch.0);
+            let gpu = fake_gpu(&scratch.0, &mut inputs, Flavour::Cuda);
+            let missing = scratch.0.join("ort").join(name);
+            fs::remove_file(&missing).expect("remove");
+            let e = assemble_gpu(&inputs, &gpu)
+                .expect_err("refused")
+                .to_string();
+            assert!(e.contains(&missing.display().to_string()), "{e}");
+            assert!(
+                e.contains("run `bash tools/fetch_onnxruntime.sh --gpu cuda` again"),
+                "{e}"
+            );
+            assert!(
+                !inputs.out_dir.exists(),
+                "nothing is made without the licence"
+            );
+        }
+    }
+
+    #[test]
+    fn a_gpu_runtime_without_its_licences_is_refused() {
+        let scratch = Scratch::new("gpu-no-licence");
+        let mut inputs = fake_inputs(&scratch.0);
+        let gpu = fake_gpu(&scratch.0, &mut inputs, Flavour::Cuda);
+        let json = gpu.dir.join(GPU_RUNTIME_FILE);
+
+        fs::remove_file(gpu.dir.join("licenses/nvidia-cudnn-cu13.txt")).expect("remove");
+        let e = assemble_gpu(&inputs, &gpu)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains("licenses/nvidia-cudnn-cu13.txt") && e.contains(GPU_RUNTIME_FILE),
+            "{e}"
+        );
+        assert!(e.contains("tools/fetch_cuda_libraries.sh cuda"), "{e}");
+
+        // A description made before the licences were collected.
+        let text = fs::read_to_string(&json).expect("read");
+        let start = text
+            .find(",\n                    \"licenses\"")
+            .expect("the list");
+        fs::write(&json, format!("{}}}", &text[..start])).expect("write");
+        let e = assemble_gpu(&inputs, &gpu)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains(&json.display().to_string()) && e.contains("no licence files"),
+            "{e}"
+        );
+        assert!(e.contains("tools/fetch_cuda_libraries.sh cuda"), "{e}");
+        assert!(
+            !inputs.out_dir.exists(),
+            "nothing is made of a refused runtime"
         );
     }
 

@@ -14,6 +14,10 @@
 //! provider and TensorRT, in `<target>/bundle-tensorrt/`; it is refused for now, as PyPI has no
 //! wheel of the TensorRT libraries (`tools/fetch_cuda_libraries.sh tensorrt` says so).
 //!
+//! Every bundle carries the licences of what it redistributes in
+//! `Contents/Resources/licenses/`: ONNX Runtime's `LICENSE` and `ThirdPartyNotices.txt`, which
+//! the fetch script keeps next to its library, and in a GPU flavour the NVIDIA wheels' licences.
+//!
 //! `<target>` is `$CARGO_TARGET_DIR`, else `target/`. The GPU scripts cache their downloads and
 //! libraries there too (this tool hands them that folder as `CARGO_TARGET_DIR`); the CPU build
 //! of ONNX Runtime stays in `target/onnxruntime/`, where the tests look for it.
@@ -29,7 +33,8 @@ use std::process::{Command, ExitCode, Stdio};
 
 use promptreel_bundle::{
     Assembled, BUNDLE_NAME, Error, Flavour, GPU_RUNTIME_FILE, GpuManifest, GpuRuntime, Inputs,
-    Result, assemble, assemble_gpu, default_install_dir, disk_size, install, platform,
+    LICENSES_DIR, ORT_LICENSE_FILES, Result, assemble, assemble_gpu, default_install_dir,
+    disk_size, install, platform,
 };
 
 const USAGE: &str = "usage: promptreel-bundle build [--gpu cuda|tensorrt] [--debug] [--no-build] [--model DIR] [--out DIR]
@@ -88,10 +93,12 @@ fn run_script(script: &str, args: &[&str]) -> Result<PathBuf> {
     Ok(PathBuf::from(printed.trim()))
 }
 
-/// The CPU build of ONNX Runtime: `<target>/onnxruntime/`, else where the fetch script puts it.
+/// The CPU build of ONNX Runtime: `<target>/onnxruntime/` when its licence files are there too,
+/// else where the fetch script puts it (which fetches a cache made without them again).
 fn ort_library() -> Result<PathBuf> {
-    let lib = target_dir().join("onnxruntime").join(platform().ort);
-    if lib.is_file() {
+    let dir = target_dir().join("onnxruntime");
+    let lib = dir.join(platform().ort);
+    if lib.is_file() && ORT_LICENSE_FILES.iter().all(|n| dir.join(n).is_file()) {
         return Ok(lib);
     }
     // NOTE: the script caches into target/onnxruntime whatever CARGO_TARGET_DIR says (the tests
@@ -258,6 +265,14 @@ fn summary(made: &Assembled) -> Result<()> {
             &gpu.manifest.describe(),
         );
     }
+    line(
+        "licences",
+        total_size(&made.licenses)?,
+        &format!(
+            "{} files in Contents/Resources/{LICENSES_DIR}/",
+            made.licenses.len()
+        ),
+    );
     if let Some(debug) = &made.debug_file {
         line(
             "debug info",
