@@ -518,3 +518,40 @@ fn a_generation_that_fits_the_gpu_goes_on_to_onnx_runtime() {
     )
     .expect(2, &["PROMPTREEL_GPU_MEMORY_LIMIT_MB", "\"lots\""]);
 }
+
+#[test]
+fn devices_lists_what_runs_here_and_what_each_provider_lacks() {
+    let s = Scratch::new("devices");
+    let drivers = s.path("driver");
+    fs::create_dir_all(&drivers).expect("create");
+    stand_in_driver(&drivers);
+    let lib = stand_in_cuda_runtime(&s, &[]);
+    let devices = |ort: &Path, driver: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_promptreel"));
+        cmd.arg("devices")
+            .arg("--ort-lib")
+            .arg(ort)
+            .env_remove("LD_LIBRARY_PATH");
+        if driver {
+            cmd.env("LD_LIBRARY_PATH", &drivers);
+        }
+        let o = cmd.output().expect("start promptreel");
+        assert!(o.status.success(), "{o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let gpu = devices(&lib, true);
+    for line in [
+        "GPU runtime: Promptreel's cuda bundle, CUDA 13.0 libraries (NVIDIA driver 580 or newer)",
+        "  CPU       yes: available",
+        "  CUDA      yes: Stand-in GPU, 8.0 GiB, driver supports CUDA 13.0",
+        "  TensorRT  no: this ONNX Runtime has no TensorRT provider",
+    ] {
+        assert!(gpu.contains(line), "{line:?} missing from\n{gpu}");
+    }
+    let cpu = devices(&cpu_ort(), false);
+    assert!(cpu.contains("GPU runtime: none"), "{cpu}");
+    assert!(
+        cpu.contains("  CUDA      no: this ONNX Runtime has no CUDA provider"),
+        "{cpu}"
+    );
+}

@@ -200,6 +200,44 @@ impl Provider {
     }
 }
 
+/// Whether `provider` can run on this machine with the runtime `rt`, in a line for people: the
+/// GPU and its memory for CUDA, the engine cache for TensorRT; the error says what is missing.
+/// DirectML and CoreML only register when a session starts, so for them it says whether they are
+/// compiled in. (The CLI's `promptreel devices`.)
+pub fn probe(rt: &super::Runtime, provider: Provider) -> Result<String> {
+    let dir = rt.library_dir();
+    let describe = |gpu: &cuda::CudaDevice| {
+        format!(
+            "{}, {:.1} GiB, driver supports CUDA {}",
+            gpu.name,
+            gpu.total_memory as f64 / f64::from(1u32 << 30),
+            gpu.driver_cuda
+        )
+    };
+    match provider {
+        Provider::Cpu => Ok("available".into()),
+        Provider::Cuda if cfg!(feature = "cuda") => {
+            cuda::prepare(&dir, cuda::Flavour::Cuda).map(|g| describe(&g))
+        }
+        Provider::TensorRt if cfg!(feature = "tensorrt") => {
+            cuda::prepare(&dir, cuda::Flavour::TensorRt).map(|g| {
+                format!(
+                    "{}; engines kept in {}",
+                    describe(&g),
+                    engine_cache_dir().display()
+                )
+            })
+        }
+        Provider::DirectMl if cfg!(feature = "directml") => {
+            Ok("compiled in; checked when a model loads".into())
+        }
+        Provider::CoreMl if cfg!(feature = "coreml") => {
+            Ok("compiled in; checked when a model loads".into())
+        }
+        other => other.dispatch(&dir).map(|_| String::new()),
+    }
+}
+
 /// The GPU a generation on `model` will run on: its CUDA device when the model's device is CUDA
 /// (or TensorRT), or `auto` where CUDA comes first and starts; `None` for the CPU and the
 /// others. A CUDA that cannot start is the same error here as when its sessions load.

@@ -22,6 +22,15 @@ pub enum Command {
     Generate(Box<GenerateArgs>),
     /// Show what a model package contains and whether it is valid.
     Inspect(InspectArgs),
+    /// Show which devices (execution providers) can run here, and what each one lacks.
+    Devices(DevicesArgs),
+}
+
+#[derive(Args)]
+pub struct DevicesArgs {
+    /// The ONNX Runtime library (default: $PROMPTREEL_ORT_LIB, or next to this program).
+    #[arg(long, value_name = "FILE")]
+    pub ort_lib: Option<PathBuf>,
 }
 
 /// Where ONNX Runtime comes from and how it runs.

@@ -1,9 +1,11 @@
 //! `promptreel`: the command-line renderer.
 //!
 //! `promptreel generate` renders a clip into PNG frames plus an animated GIF preview;
-//! `promptreel inspect` says what a model package holds and whether it is valid.
+//! `promptreel inspect` says what a model package holds and whether it is valid;
+//! `promptreel devices` says which execution providers can run here.
 
 mod args;
+mod devices;
 mod generate;
 mod inspect;
 mod output;
@@ -18,6 +20,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         args::Command::Generate(a) => generate::run(*a),
         args::Command::Inspect(a) => inspect::run(a),
+        args::Command::Devices(a) => devices::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
