@@ -94,7 +94,7 @@ meta!(
     DEVICE,
     "device",
     "Device",
-    "Where the model runs; Auto picks the fastest available."
+    "Where the model runs. Auto: CUDA in the CUDA bundle (the Status line says if it falls back), else the CPU."
 );
 meta!(
     COLOUR,
