@@ -45,8 +45,9 @@ use crate::cache::disk::{DiskStore, Load};
 use crate::cache::flight::{Flight, Leader};
 use crate::cache::memory::MemoryLru;
 
-/// Environment variable naming the disk cache folder (a farm points every node at one share).
-pub const CACHE_DIR_ENV: &str = "PROMPTREEL_CACHE_DIR";
+/// Environment variable naming the disk cache folder (a farm points every node at one share);
+/// the engine keeps TensorRT's engines beside the clips by the same variable.
+pub use promptreel_engine::runtime::device::CACHE_DIR_ENV;
 
 /// How a clip was obtained.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]

@@ -468,11 +468,14 @@ pub fn check(model: &Model, settings: &Settings, arena_cap: Option<u64>) -> Resu
         return Err(refusal(
             model,
             settings,
-            Placement::Host,
             &est,
-            est.working(),
-            cap,
-            "Promptreel may use",
+            Limit {
+                placement: Placement::Host,
+                need: est.working(),
+                have: cap,
+                what: "Promptreel may use",
+                memory: "memory",
+            },
         ));
     }
     if let Some(available) = available_memory() {
@@ -481,11 +484,14 @@ pub fn check(model: &Model, settings: &Settings, arena_cap: Option<u64>) -> Resu
             return Err(refusal(
                 model,
                 settings,
-                Placement::Host,
                 &est,
-                need,
-                available,
-                "the machine has free",
+                Limit {
+                    placement: Placement::Host,
+                    need,
+                    have: available,
+                    what: "the machine has free",
+                    memory: "memory",
+                },
             ));
         }
     }
@@ -507,11 +513,14 @@ fn check_gpu(
         return Err(refusal(
             model,
             settings,
-            Placement::Gpu,
             &est,
-            on_gpu,
-            cap,
-            &what,
+            Limit {
+                placement: Placement::Gpu,
+                need: on_gpu,
+                have: cap,
+                what: &what,
+                memory: "GPU memory",
+            },
         ));
     }
     if let Some(available) = available_memory()
@@ -520,27 +529,41 @@ fn check_gpu(
         return Err(refusal(
             model,
             settings,
-            Placement::Gpu,
             &est,
-            est.buffers,
-            available,
-            "the machine has free",
+            Limit {
+                placement: Placement::Gpu,
+                need: est.buffers,
+                have: available,
+                what: "the machine has free",
+                memory: "memory",
+            },
         ));
     }
     Ok(est)
 }
 
-/// The sentence for a refused generation: what it needs, what there is, and which setting to
-/// lower to what.
-fn refusal(
-    model: &Model,
-    settings: &Settings,
+/// What a refused generation ran into.
+struct Limit<'a> {
+    /// Where the graphs run (the advice's smaller settings are estimated there).
     placement: Placement,
-    est: &Estimate,
     need: u64,
     have: u64,
-    what: &str,
-) -> Error {
+    /// Whose limit `have` is: "the machine has free", "CUDA may use on the NVIDIA ...".
+    what: &'a str,
+    /// Which memory: "memory" or "GPU memory".
+    memory: &'a str,
+}
+
+/// The sentence for a refused generation: what it needs, what there is, and which setting to
+/// lower to what.
+fn refusal(model: &Model, settings: &Settings, est: &Estimate, limit: Limit<'_>) -> Error {
+    let Limit {
+        placement,
+        need,
+        have,
+        what,
+        memory,
+    } = limit;
     let m = model.package().manifest();
     let fits = |s: &Settings| {
         let e = estimate_for_in(model, s, placement);
@@ -615,14 +638,9 @@ fn refusal(
     Error::new(
         ErrorKind::Memory,
         format!(
-            "this generation needs about {} of {}memory ({} frames at {}x{}; the attention \
+            "this generation needs about {} of {memory} ({} frames at {}x{}; the attention \
              alone takes {}), but {what} only {}: {advice}",
             human(need),
-            if placement == Placement::Gpu && what.starts_with("CUDA") {
-                "GPU "
-            } else {
-                ""
-            },
             settings.frames,
             settings.width,
             settings.height,

@@ -278,6 +278,8 @@ unsafe fn open(path: &Path) -> std::result::Result<libloading::Library, libloadi
 
 /// The NVIDIA driver API, reached through the driver library itself (no CUDA toolkit needed).
 mod driver {
+    use libloading::Symbol;
+
     use super::*;
 
     // Driver API signatures from NVIDIA's CUDA Driver API reference (CUresult is an int).
@@ -292,6 +294,25 @@ mod driver {
     const CUDA_SUCCESS: c_int = 0;
     const CUDA_ERROR_NO_DEVICE: c_int = 100;
     const CUDA_ERROR_INSUFFICIENT_DRIVER: c_int = 35;
+
+    /// The driver's `symbol` (NUL-terminated) as `T`, or a sentence saying the driver lacks it.
+    ///
+    /// # Safety
+    /// `T` must be the symbol's documented signature.
+    unsafe fn symbol<'l, T>(
+        lib: &'l libloading::Library,
+        symbol: &[u8],
+        wanted: &str,
+    ) -> std::result::Result<Symbol<'l, T>, String> {
+        // SAFETY: forwarded to the caller.
+        unsafe { lib.get::<T>(symbol) }.map_err(|_| {
+            format!(
+                "{} is not a usable NVIDIA driver (it lacks {}); reinstall {wanted}",
+                driver_library(),
+                String::from_utf8_lossy(symbol.strip_suffix(b"\0").unwrap_or(symbol))
+            )
+        })
+    }
 
     /// Loads the driver, checks its CUDA version against `need` and finds GPU 0.
     pub(super) fn probe(
@@ -314,44 +335,17 @@ mod driver {
                 loader_message(&e)
             )
         })?;
-        // SAFETY: each symbol is looked up with its documented driver API signature.
-        let sym = |symbol: &'static [u8]| -> std::result::Result<(), String> {
-            unsafe { lib.get::<unsafe extern "C" fn()>(symbol) }
-                .map(|_| ())
-                .map_err(|_| {
-                    format!(
-                        "{name} is not a usable NVIDIA driver (it lacks {}); reinstall {wanted}",
-                        String::from_utf8_lossy(&symbol[..symbol.len() - 1])
-                    )
-                })
-        };
-        for s in [
-            &b"cuInit\0"[..],
-            b"cuDriverGetVersion\0",
-            b"cuDeviceGetCount\0",
-            b"cuDeviceGet\0",
-            b"cuDeviceGetName\0",
-            b"cuDeviceTotalMem_v2\0",
-        ] {
-            sym(s)?;
-        }
-        // SAFETY: every symbol exists (checked above) and has the type given here, from NVIDIA's
-        // reference; the out-pointers point at live locals of the right type and size.
+        // SAFETY: every symbol is looked up with its type from NVIDIA's reference; the
+        // out-pointers below point at live locals of the right type and size.
         let device = unsafe {
-            let init: libloading::Symbol<CuInit> =
-                lib.get(b"cuInit\0").map_err(|e| e.to_string())?;
-            let version: libloading::Symbol<CuDriverGetVersion> = lib
-                .get(b"cuDriverGetVersion\0")
-                .map_err(|e| e.to_string())?;
-            let count: libloading::Symbol<CuDeviceGetCount> =
-                lib.get(b"cuDeviceGetCount\0").map_err(|e| e.to_string())?;
-            let get: libloading::Symbol<CuDeviceGet> =
-                lib.get(b"cuDeviceGet\0").map_err(|e| e.to_string())?;
-            let get_name: libloading::Symbol<CuDeviceGetName> =
-                lib.get(b"cuDeviceGetName\0").map_err(|e| e.to_string())?;
-            let total_mem: libloading::Symbol<CuDeviceTotalMem> = lib
-                .get(b"cuDeviceTotalMem_v2\0")
-                .map_err(|e| e.to_string())?;
+            let init: Symbol<CuInit> = symbol(&lib, b"cuInit\0", &wanted)?;
+            let version: Symbol<CuDriverGetVersion> =
+                symbol(&lib, b"cuDriverGetVersion\0", &wanted)?;
+            let count: Symbol<CuDeviceGetCount> = symbol(&lib, b"cuDeviceGetCount\0", &wanted)?;
+            let get: Symbol<CuDeviceGet> = symbol(&lib, b"cuDeviceGet\0", &wanted)?;
+            let get_name: Symbol<CuDeviceGetName> = symbol(&lib, b"cuDeviceGetName\0", &wanted)?;
+            let total_mem: Symbol<CuDeviceTotalMem> =
+                symbol(&lib, b"cuDeviceTotalMem_v2\0", &wanted)?;
 
             let mut v: c_int = 0;
             let rc = version(&mut v);

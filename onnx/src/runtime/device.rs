@@ -156,6 +156,7 @@ impl Provider {
                 ),
             )
         };
+        // NOTE: only the GPU providers read it; without their features it would be unused.
         let _ = ort_dir;
         match self {
             Self::Cpu => Ok(None),
@@ -284,30 +285,21 @@ pub(crate) fn gpu_memory_cap(gpu: &cuda::CudaDevice) -> Result<u64> {
     }
 }
 
+/// The variable naming Promptreel's cache folder (the plug-in's clips, TensorRT's engines).
+pub const CACHE_DIR_ENV: &str = "PROMPTREEL_CACHE_DIR";
+
 /// Where TensorRT keeps the engines it builds, next to the plug-in's clip cache: `tensorrt/` in
-/// `$PROMPTREEL_CACHE_DIR`, else in the user's cache folder (`~/.cache/promptreel/tensorrt`
-/// beside `~/.cache/promptreel/clips`; `%LOCALAPPDATA%\promptreel\tensorrt` on Windows).
-/// Building an engine takes minutes; kept, the next session starts in seconds.
+/// `$PROMPTREEL_CACHE_DIR`, else `promptreel/tensorrt` in the user's cache folder, beside the
+/// plug-in's `promptreel/clips` (`~/.cache`, `~/Library/Caches`, `%LOCALAPPDATA%`). Building an
+/// engine takes minutes; kept, the next session starts in seconds.
 pub fn engine_cache_dir() -> PathBuf {
-    let var = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(dir) = var("PROMPTREEL_CACHE_DIR") {
-        return dir.join("tensorrt");
+    match std::env::var_os(CACHE_DIR_ENV).filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("tensorrt"),
+        None => dirs::cache_dir()
+            .unwrap_or_else(std::env::temp_dir)
+            .join("promptreel")
+            .join("tensorrt"),
     }
-    let user_cache = if cfg!(windows) {
-        var("LOCALAPPDATA")
-    } else if cfg!(target_os = "macos") {
-        var("HOME").map(|h| h.join("Library").join("Caches"))
-    } else {
-        var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|h| h.join(".cache")))
-    };
-    user_cache
-        .unwrap_or_else(std::env::temp_dir)
-        .join("promptreel")
-        .join("tensorrt")
 }
 
 impl fmt::Display for Provider {

@@ -1,5 +1,6 @@
-//! The engine's only raw FFI: asking a candidate ONNX Runtime library for its version before
-//! `ort` is allowed near it.
+//! The engine's raw FFI into ONNX Runtime beside `ort`: asking a candidate library for its
+//! version before `ort` is allowed near it, telemetry, and the capped arena. (The only other raw
+//! calls are the NVIDIA driver's, in `cuda.rs`.)
 
 use std::ffi::CStr;
 use std::path::Path;

@@ -1,6 +1,7 @@
 //! One ONNX graph loaded into an ONNX Runtime session, with the conversions our pipelines need.
 //!
-//! Pipelines speak f32 and i64; a graph may want f16 (or bf16) latents or i32 token ids. [`Graph::run`]
+//! Pipelines speak f32 and i64; a graph may want f16 (or bf16) latents or i32 token ids.
+//! [`Graph::run`]
 //! converts at the boundary using the element types the graph declares, so fp16 exports work
 //! without manifest fields, and times every call for the per-graph report.
 
