@@ -27,6 +27,8 @@ impl CancelToken {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     EncodingPrompt,
+    /// Video to video: the source frames through the VAE encoder.
+    EncodingSource,
     Denoising,
     Decoding,
 }
@@ -36,6 +38,7 @@ impl Phase {
     pub fn label(self) -> &'static str {
         match self {
             Self::EncodingPrompt => "encoding",
+            Self::EncodingSource => "encoding source",
             Self::Denoising => "denoising",
             Self::Decoding => "decoding",
         }

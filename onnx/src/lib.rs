@@ -33,6 +33,7 @@ pub mod prompt_clean;
 pub mod registry;
 pub mod runtime;
 pub mod scheduler;
+pub mod source_frames;
 pub mod tokenizer;
 pub mod video;
 

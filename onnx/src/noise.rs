@@ -20,6 +20,8 @@ const STEP_STREAM: u64 = 0x5eed_57e9_0000_0001;
 const IMAGE_STREAM: u64 = 0x5eed_1a6e_0000_0002;
 /// The stream mixed into the latents before a timestep-conditioned VAE decodes them (LTX).
 const DECODE_STREAM: u64 = 0x5eed_dec0_0000_0003;
+/// Stream of the noise a video-to-video source is sampled from the VAE encoder with.
+const VIDEO_STREAM: u64 = 0x5eed_51de_0000_0004;
 
 impl SeededNoise {
     /// The stream for the initial latents of `seed`.
@@ -43,6 +45,11 @@ impl SeededNoise {
     /// The stream of decode noise (timestep-conditioned VAEs) with `seed`.
     pub fn for_decode(seed: u64) -> Self {
         Self::new(seed ^ DECODE_STREAM)
+    }
+
+    /// The stream a video-to-video source's VAE sample is drawn from.
+    pub fn for_video(seed: u64) -> Self {
+        Self::new(seed ^ VIDEO_STREAM)
     }
 
     /// The next raw 64-bit value of the stream.

@@ -395,9 +395,16 @@ pub fn estimate_package_in(
         0
     };
     let phases = [te, d1.max(d2), bytes(GraphRole::VaeDecoder)];
+    // Image and video to video load the VAE encoder too; it stays loaded unless sessions are
+    // sequential (its phase, before denoising, then weighs no more than the decoder's).
+    let encoder = if settings.image || settings.video.is_some() {
+        bytes(GraphRole::VaeEncoder)
+    } else {
+        0
+    };
     let mut e = estimate_in(
         pkg.manifest(),
-        phases.iter().sum::<u64>() + d1.min(d2),
+        phases.iter().sum::<u64>() + d1.min(d2) + encoder,
         &Size::of(pkg.manifest(), settings),
         placement,
     );

@@ -72,6 +72,21 @@ pub(crate) trait Family: Send + Sync {
     fn decodes_whole_clip(&self) -> bool {
         false
     }
+
+    /// Video to video: how a source frame's latent is taken from the VAE encoder's Gaussian.
+    /// VideoToVideoSDPipeline samples it; WanVideoToVideoPipeline takes its mean.
+    fn source_latent(&self) -> SourceLatent {
+        SourceLatent::Sample
+    }
+}
+
+/// See [`Family::source_latent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SourceLatent {
+    /// `mean + exp(logvar / 2) * eps` (diffusers' `sample_mode="sample"`).
+    Sample,
+    /// The mean (diffusers' `sample_mode="argmax"`).
+    Mean,
 }
 
 /// See [`Family::latent_stats`].

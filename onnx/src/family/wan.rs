@@ -22,6 +22,10 @@ fn step(m: &Manifest) -> u32 {
 }
 
 impl Family for Wan {
+    fn source_latent(&self) -> super::SourceLatent {
+        super::SourceLatent::Mean
+    }
+
     fn sample_rank(&self) -> usize {
         5
     }

@@ -3,7 +3,8 @@
 //! 1. check the request;
 //! 2. encode the prompts;
 //! 3. timesteps;
-//! 4. initial latents (with a conditioning image's latent as the first frame, `condition.rs`);
+//! 4. initial latents (with a conditioning image's latent as the first frame, `condition.rs`;
+//!    video to video: the source's latents noised to the first step that runs, `source.rs`);
 //! 5. the denoising loop with classifier-free guidance;
 //! 6. VAE decoding in bounded chunks (or tiles, `tiled.rs`);
 //! 7. post-processing into RGB frames.
@@ -14,6 +15,7 @@
 mod condition;
 mod decode;
 mod request;
+mod source;
 mod tiled;
 
 use std::time::Instant;
@@ -31,8 +33,8 @@ pub fn largest_tiled_call(
 }
 
 pub use request::{
-    GenerateRequest, MAX_FRAME_RATE, MAX_GUIDANCE, MAX_OUTPUT_VALUES, MAX_SIDE, MAX_STEPS,
-    MAX_TEXT_TOKENS, Settings, Snapped, size_multiple, snap,
+    DEFAULT_STRENGTH, GenerateRequest, MAX_FRAME_RATE, MAX_GUIDANCE, MAX_OUTPUT_VALUES, MAX_SIDE,
+    MAX_STEPS, MAX_TEXT_TOKENS, Settings, Snapped, VideoStart, size_multiple, snap,
 };
 
 use crate::control::{Observer, Phase, Progress};
@@ -114,6 +116,10 @@ pub fn generate(
         None => sched.set_timesteps(steps)?,
     }
     let timesteps = sched.timesteps().to_vec();
+    // Video to video enters the schedule at `first` (diffusers' t_start); text to video at 0.
+    let first = settings
+        .video
+        .map_or(0, |v| (v.first_step as usize).min(timesteps.len()));
 
     // 4. Initial latents: supplied or seeded, scaled by the scheduler's initial sigma; with a
     // conditioning image, its latent replaces the first latent frame (which then stays fixed).
@@ -121,9 +127,24 @@ pub fn generate(
         Some(l) => l.data.clone(),
         None => SeededNoise::new(req.seed).take(shape.iter().product()),
     };
-    let sigma = sched.init_noise_sigma();
-    if sigma != 1.0 {
-        latents.iter_mut().for_each(|x| *x *= sigma);
+    if settings.video.is_some() {
+        // The noise is mixed into the source's latents at the first step that runs; with no
+        // step to run (strength 0) the source is decoded as encoded.
+        let encoder = run.session(model, GraphRole::VaeEncoder)?;
+        let mut clean = source::encode_video(&mut run, model, &encoder, req, &settings)?;
+        if sequential {
+            drop(encoder);
+            model.release(GraphRole::VaeEncoder);
+        }
+        if first < timesteps.len() {
+            sched.add_noise(&mut clean, &latents, first)?;
+        }
+        latents = clean;
+    } else {
+        let sigma = sched.init_noise_sigma();
+        if sigma != 1.0 {
+            latents.iter_mut().for_each(|x| *x *= sigma);
+        }
     }
     let first_frame = match &req.image {
         Some(image) => {
@@ -149,7 +170,8 @@ pub fn generate(
     // 5. Denoising loop.
     // A phase starts with a report of 0 done, after the previous phase's session is released
     // and before this one's loads (the CLI files its per-phase memory peaks by these).
-    run.report(Phase::Denoising, 0, timesteps.len(), ENCODE_SHARE);
+    let to_run = timesteps.len() - first;
+    run.report(Phase::Denoising, 0, to_run, ENCODE_SHARE);
     // Wan 2.2 A14B: the high-noise transformer runs while t >= boundary, then the low-noise
     // one with its own guidance (WanPipeline's rule).
     let boundary = m.boundary_ratio.map(|r| {
@@ -176,7 +198,7 @@ pub fn generate(
     // device memory for the whole loop); only latents and timestep go in per step. Index 0 is
     // the prompt (or the joined guidance batch), 1 the negative prompt when called apart.
     let mut bound: Vec<Binding> = Vec::new();
-    for (i, &t) in timesteps.iter().enumerate() {
+    for (i, &t) in timesteps.iter().enumerate().skip(first) {
         run.check_cancel()?;
         if stage == Stage::High && boundary.is_some_and(|b| t < b) {
             bound.clear();
@@ -241,9 +263,9 @@ pub fn generate(
             condition::set_first_frame(&mut latents, &shape, f);
         }
         run.timings.steps.push(step_started.elapsed());
-        let frac = ENCODE_SHARE
-            + (1.0 - ENCODE_SHARE - DECODE_SHARE) * (i + 1) as f32 / timesteps.len() as f32;
-        run.report(Phase::Denoising, i + 1, timesteps.len(), frac);
+        let done = i + 1 - first;
+        let frac = ENCODE_SHARE + (1.0 - ENCODE_SHARE - DECODE_SHARE) * done as f32 / to_run as f32;
+        run.report(Phase::Denoising, done, to_run, frac);
     }
 
     if sequential {

@@ -43,6 +43,8 @@ pub struct GenerateRequest {
     pub scheduler: Option<String>,
     /// Initial latents instead of seeded noise, unscaled (multiplied by the scheduler's
     /// init_noise_sigma, as diffusers does with supplied latents). Their shape fixes the size.
+    /// With source frames (video to video) they are the noise `add_noise` mixes into the
+    /// source's latents.
     pub initial_latents: Option<TensorF32>,
     /// Text tokens each prompt is padded to, for models that read a variable length (Wan's
     /// `max_sequence_length`); `None` = the package's.
@@ -69,7 +71,21 @@ pub struct GenerateRequest {
     /// [`TILE_ABOVE_BYTES`] (`None`; a rule of the size alone, so a clip is the same on every
     /// machine).
     pub vae_tiling: Option<bool>,
+    /// Video to video (restyle): the source frames, in order, the first being the clip's first
+    /// frame. Any size (fitted to the clip by `image_fit`); at least the clip's frame count, and
+    /// frames past it are not used.
+    pub video: Option<Vec<RgbImage>>,
+    /// Video to video: how far from the source to go, 0 to 1 (diffusers' `strength`: the first
+    /// `1 - strength` of the schedule is skipped; 0 returns the source through the VAE, 1 keeps
+    /// only its noise level). `None` = [`DEFAULT_STRENGTH`].
+    pub strength: Option<f32>,
+    /// The noise the VAE encoder's sample is drawn with for families that sample it (unet3d),
+    /// shaped like the latents; `None` = from the seed. For parity tests.
+    pub video_noise: Option<TensorF32>,
 }
+
+/// Video to video's strength when the request leaves it open (VideoToVideoSDPipeline's).
+pub const DEFAULT_STRENGTH: f32 = 0.6;
 
 impl Default for GenerateRequest {
     fn default() -> Self {
@@ -94,6 +110,9 @@ impl Default for GenerateRequest {
             decode_noise_scale: None,
             decode_noise: None,
             vae_tiling: None,
+            video: None,
+            strength: None,
+            video_noise: None,
         }
     }
 }
@@ -120,6 +139,28 @@ pub struct Settings {
     pub image: bool,
     /// Whether a whole-clip VAE decoder runs tile by tile.
     pub vae_tiled: bool,
+    /// Video to video: the strength, and the index of the first step that runs (diffusers'
+    /// `t_start`; equal to `steps` when no step runs and the source is decoded as encoded).
+    pub video: Option<VideoStart>,
+}
+
+/// Where a video-to-video generation enters the schedule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VideoStart {
+    pub strength: f32,
+    pub first_step: u32,
+}
+
+impl VideoStart {
+    /// diffusers' `get_timesteps`: `init = min(int(steps * strength), steps)` steps run, the
+    /// first `steps - init` are skipped.
+    pub fn new(steps: u32, strength: f32) -> Self {
+        let init = ((f64::from(steps) * f64::from(strength)).floor() as u32).min(steps);
+        Self {
+            strength,
+            first_step: steps - init,
+        }
+    }
 }
 
 impl Settings {
@@ -144,6 +185,7 @@ impl Settings {
                 .map(|_| (m.vae.decode_timestep.unwrap_or(0.0), 0.0)),
             image: false,
             vae_tiled: tiles_by_default(m, frames, width, height),
+            video: None,
         }
     }
 
@@ -289,6 +331,7 @@ pub(crate) fn resolve(model: &Model, req: &GenerateRequest) -> Result<Settings> 
             "image noise was given without an image; it is the noise the image is encoded with",
         ));
     }
+    let video = resolve_video(model, req, frames, &latent_shape)?;
     let vae_tiled = match req.vae_tiling {
         Some(on) => on && family.decodes_whole_clip(),
         None => tiles_by_default(m, frames, width, height),
@@ -307,7 +350,84 @@ pub(crate) fn resolve(model: &Model, req: &GenerateRequest) -> Result<Settings> 
         decode,
         image: req.image.is_some(),
         vae_tiled,
+        video,
     })
+}
+
+/// Video to video: checks the source frames and strength against the model and the clip.
+fn resolve_video(
+    model: &Model,
+    req: &GenerateRequest,
+    frames: u32,
+    latent_shape: &[usize],
+) -> Result<Option<VideoStart>> {
+    let m = model.package().manifest();
+    let Some(video) = &req.video else {
+        if req.strength.is_some() || req.video_noise.is_some() {
+            return Err(Error::setting(
+                "strength and video noise are for video to video; give source frames too",
+            ));
+        }
+        return Ok(None);
+    };
+    if req.image.is_some() {
+        return Err(Error::setting(
+            "give either an image (image to video) or source frames (video to video), not both",
+        ));
+    }
+    if m.vae_encoder.is_none() {
+        return Err(Error::setting(format!(
+            "video to video needs the model's VAE encoder, and the package {} has none; \
+             export it again without --no-vae-encoder, or use a model that has one",
+            model.package().root().display()
+        )));
+    }
+    if (video.len() as u64) < u64::from(frames) {
+        return Err(Error::setting(format!(
+            "the source has {} frames, but the clip is {frames} frames long; give at least \
+             {frames} source frames or lower the frame count",
+            video.len()
+        )));
+    }
+    if let Some(first) = video.first()
+        && let Some((i, f)) = video
+            .iter()
+            .take(frames as usize)
+            .enumerate()
+            .find(|(_, f)| (f.width, f.height) != (first.width, first.height))
+    {
+        return Err(Error::setting(format!(
+            "source frame {} is {}x{}, but the first is {}x{}; every source frame must be \
+             the same size",
+            i + 1,
+            f.width,
+            f.height,
+            first.width,
+            first.height
+        )));
+    }
+
+    let strength = req.strength.unwrap_or(DEFAULT_STRENGTH);
+    if !(strength.is_finite() && (0.0..=1.0).contains(&strength)) {
+        return Err(Error::setting(format!(
+            "strength {strength} is out of range; choose 0 (keep the source) to 1 (ignore it), \
+             e.g. {DEFAULT_STRENGTH}"
+        )));
+    }
+    if let Some(n) = &req.video_noise {
+        if n.shape != latent_shape {
+            return Err(Error::setting(format!(
+                "the video noise has shape {:?}, but the latents have shape {latent_shape:?}",
+                n.shape
+            )));
+        }
+        if n.data.iter().any(|x| !x.is_finite()) {
+            return Err(Error::setting(
+                "the video noise contains NaN or infinite values",
+            ));
+        }
+    }
+    Ok(Some(VideoStart::new(req.steps, strength)))
 }
 
 /// Whether a whole-clip VAE decoder runs tiled when the request leaves it open: when one call

@@ -103,6 +103,20 @@ impl Scheduler for DdimScheduler {
 
     fn scale_model_input(&self, _sample: &mut [f32], _step_index: usize) {}
 
+    fn add_noise(&self, sample: &mut [f32], noise: &[f32], step_index: usize) -> Result<()> {
+        super::check_add_noise(
+            self.name(),
+            step_index,
+            self.timesteps_int.len(),
+            sample,
+            noise,
+        )?;
+        // sqrt(a_t) x0 + sqrt(1 - a_t) eps, at the step's integer timestep
+        let a = self.alphas_cumprod[self.timesteps_int[step_index]];
+        super::mix(sample, noise, a.sqrt(), (1.0 - a).sqrt());
+        Ok(())
+    }
+
     fn step(
         &mut self,
         model_output: &[f32],

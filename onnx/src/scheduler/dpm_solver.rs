@@ -293,6 +293,14 @@ impl Scheduler for DpmSolverScheduler {
 
     fn scale_model_input(&self, _sample: &mut [f32], _step_index: usize) {}
 
+    fn add_noise(&self, sample: &mut [f32], noise: &[f32], step_index: usize) -> Result<()> {
+        super::check_add_noise(self.name(), step_index, self.timesteps.len(), sample, noise)?;
+        // alpha_t x0 + sigma_t eps (1 - sigma and sigma with flow sigmas)
+        let (alpha, sigma, _) = self.point(step_index);
+        super::mix(sample, noise, alpha, sigma);
+        Ok(())
+    }
+
     fn step(
         &mut self,
         model_output: &[f32],

@@ -204,6 +204,13 @@ impl Scheduler for EulerScheduler {
         euler_scale(&self.sigmas, self.timesteps.len(), sample, step_index);
     }
 
+    fn add_noise(&self, sample: &mut [f32], noise: &[f32], step_index: usize) -> Result<()> {
+        super::check_add_noise(self.name(), step_index, self.timesteps.len(), sample, noise)?;
+        // x0 + sigma eps (the variance-exploding form)
+        super::mix(sample, noise, 1.0, self.sigmas[step_index]);
+        Ok(())
+    }
+
     fn step(
         &mut self,
         model_output: &[f32],

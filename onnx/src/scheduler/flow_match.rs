@@ -238,6 +238,14 @@ impl Scheduler for FlowMatchEulerScheduler {
 
     fn scale_model_input(&self, _sample: &mut [f32], _step_index: usize) {}
 
+    fn add_noise(&self, sample: &mut [f32], noise: &[f32], step_index: usize) -> Result<()> {
+        super::check_add_noise(self.name(), step_index, self.timesteps.len(), sample, noise)?;
+        // scale_noise: sigma eps + (1 - sigma) x0
+        let sigma = self.sigmas[step_index];
+        super::mix(sample, noise, 1.0 - sigma, sigma);
+        Ok(())
+    }
+
     fn step(
         &mut self,
         model_output: &[f32],

@@ -68,6 +68,10 @@ pub trait Scheduler: Send {
         sample: &mut [f32],
         noise: &mut dyn NoiseSource,
     ) -> Result<()>;
+    /// Noises a clean latent to the level of step `step_index` (diffusers' `add_noise`, or
+    /// `scale_noise` for flow matching, at `timesteps()[step_index]`): where video to video
+    /// enters the schedule. `noise` is N(0, 1), the size of `sample`.
+    fn add_noise(&self, sample: &mut [f32], noise: &[f32], step_index: usize) -> Result<()>;
     /// Short name, e.g. "ddim".
     fn name(&self) -> &'static str;
     /// Denoiser evaluations per step (1 for every scheduler here; diffusers' `order`).
@@ -371,6 +375,37 @@ fn check_consecutive(name: &str, last_step: Option<usize>, step_index: usize) ->
     }
 }
 
+/// Checks an `add_noise` call: the schedule is set, the index is in range, the buffers agree.
+fn check_add_noise(
+    name: &str,
+    step_index: usize,
+    steps: usize,
+    sample: &[f32],
+    noise: &[f32],
+) -> Result<()> {
+    if step_index >= steps {
+        return Err(Error::setting(format!(
+            "{name} scheduler: cannot add noise for step {step_index}: the schedule has {steps} \
+             steps (call set_timesteps first)"
+        )));
+    }
+    if sample.len() != noise.len() {
+        return Err(Error::setting(format!(
+            "{name} scheduler: the noise has {} values but the sample {}",
+            noise.len(),
+            sample.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `alpha * sample + sigma * noise`, element by element, in place.
+fn mix(sample: &mut [f32], noise: &[f32], alpha: f32, sigma: f32) {
+    for (x, n) in sample.iter_mut().zip(noise) {
+        *x = alpha * *x + sigma * n;
+    }
+}
+
 /// Checks a `step` call: the schedule is set, the index is in range, the buffers agree.
 fn check_step_call(
     name: &str,
@@ -449,6 +484,80 @@ mod tests {
         fn fill(&mut self, out: &mut [f32]) {
             out.fill(self.0);
         }
+    }
+
+    /// Starting mid-schedule from `add_noise(x0, eps, k)` with a denoiser that predicts exactly
+    /// (eps for epsilon prediction, eps - x0 for flow), every deterministic scheduler walks back
+    /// to x0: `add_noise` puts the sample exactly where that scheduler's step expects it.
+    #[test]
+    fn add_noise_enters_the_schedule_where_step_expects() {
+        let eps_config = SchedulerConfig::from_json_str(
+            r#"{"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
+                "num_train_timesteps": 1000, "prediction_type": "epsilon",
+                "set_alpha_to_one": true, "timestep_spacing": "leading", "steps_offset": 1}"#,
+        )
+        .unwrap();
+        let flow_config = SchedulerConfig::from_json_str(
+            r#"{"num_train_timesteps": 1000, "prediction_type": "flow_prediction",
+                "use_flow_sigmas": true, "flow_shift": 3.0, "shift": 3.0}"#,
+        )
+        .unwrap();
+        let x0: Vec<f32> = (0..64)
+            .map(|i| ((i * 37 % 17) as f32 / 8.0) - 1.0)
+            .collect();
+        let eps: Vec<f32> = (0..64)
+            .map(|i| ((i * 13 % 11) as f32 / 5.0) - 1.0)
+            .collect();
+        let cases = [
+            (&eps_config, SchedulerKind::Ddim, false),
+            (&eps_config, SchedulerKind::Euler, false),
+            (&eps_config, SchedulerKind::DpmSolverMultistep, false),
+            (&eps_config, SchedulerKind::UniPcMultistep, false),
+            (&flow_config, SchedulerKind::FlowMatchEuler, true),
+            (&flow_config, SchedulerKind::UniPcMultistep, true),
+        ];
+        for (config, kind, flow) in cases {
+            for start in [0usize, 3, 7] {
+                let mut s = build(config, Some(kind), None).unwrap();
+                s.set_timesteps(10).unwrap();
+                let mut x = x0.clone();
+                s.add_noise(&mut x, &eps, start).unwrap();
+                let out: Vec<f32> = if flow {
+                    eps.iter().zip(&x0).map(|(e, c)| e - c).collect()
+                } else {
+                    eps.clone()
+                };
+                for i in start..10 {
+                    let mut scaled = x.clone();
+                    s.scale_model_input(&mut scaled, i);
+                    s.step(&out, i, &mut x, &mut Constant(0.0)).unwrap();
+                }
+                let err = x
+                    .iter()
+                    .zip(&x0)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f32::max);
+                assert!(
+                    err < 2e-3,
+                    "{} from step {start}: |x - x0| = {err}",
+                    s.name()
+                );
+            }
+        }
+        let mut s = build(&eps_config, Some(SchedulerKind::Ddim), None).unwrap();
+        assert!(
+            s.add_noise(&mut [0.0; 4], &[0.0; 4], 0).is_err(),
+            "before set_timesteps"
+        );
+        s.set_timesteps(5).unwrap();
+        assert!(
+            s.add_noise(&mut [0.0; 4], &[0.0; 3], 0).is_err(),
+            "size mismatch"
+        );
+        assert!(
+            s.add_noise(&mut [0.0; 4], &[0.0; 4], 5).is_err(),
+            "past the end"
+        );
     }
 
     #[test]

@@ -99,6 +99,18 @@ pub struct GenerateArgs {
     /// overflow) or stretch (diffusers' default resize).
     #[arg(long, value_name = "crop|stretch", default_value = "crop")]
     pub image_fit: String,
+    /// Video to video (restyle): the source clip, a folder of PNG frames (in name order) or an
+    /// animated GIF, fitted to the clip's size like --image; needs a model with a VAE encoder.
+    #[arg(long, value_name = "DIR|FILE.gif")]
+    pub video: Option<PathBuf>,
+    /// Video to video: how far from the source to go, 0 (the source, through the VAE) to 1
+    /// (only its noise level kept); default 0.6.
+    #[arg(long, value_name = "0..1")]
+    pub strength: Option<f32>,
+    /// The noise the --video's latents are sampled with (float32 .npy shaped like the latents)
+    /// instead of seeded noise; for parity tests against diffusers.
+    #[arg(long, value_name = "FILE.npy")]
+    pub video_noise: Option<PathBuf>,
     /// LTX 0.9.1+: the VAE's decode timestep (default: the package's).
     #[arg(long, value_name = "T")]
     pub decode_timestep: Option<f32>,

@@ -62,6 +62,17 @@ pub fn run(a: GenerateArgs) -> Result<()> {
         decode_timestep: a.decode_timestep,
         decode_noise_scale: a.decode_noise_scale,
         decode_noise: a.decode_noise.as_deref().map(npy::read_f32).transpose()?,
+        video: match &a.video {
+            Some(path) => {
+                // Only the clip's frames are read (the model's length unless --frames says).
+                let native = model.package().manifest().native.frames;
+                let limit = a.frames.unwrap_or(native) as usize;
+                Some(promptreel_engine::source_frames::read(path, limit)?)
+            }
+            None => None,
+        },
+        strength: a.strength,
+        video_noise: a.video_noise.as_deref().map(npy::read_f32).transpose()?,
         vae_tiling: match a.vae_tiling.trim().to_ascii_lowercase().as_str() {
             "auto" => None,
             "on" => Some(true),

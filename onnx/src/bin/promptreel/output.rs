@@ -128,6 +128,8 @@ pub fn write_report(
             "initial_latents": req.initial_latents.is_some(),
             "frame_rate": v.settings.frame_rate,
             "image": v.settings.image,
+            "video_strength": v.settings.video.map(|s| s.strength),
+            "video_first_step": v.settings.video.map(|s| s.first_step),
             "decode_timestep": v.settings.decode.map(|(t, _)| t),
             "decode_noise_scale": v.settings.decode.map(|(_, s)| s),
             "vae_tiled": v.settings.vae_tiled,
