@@ -509,3 +509,49 @@ fn the_cli_restyles_a_gif_and_a_folder_of_frames() {
     assert!(err.contains("strength 2 is out of range"), "{err}");
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// Every family with a VAE encoder restyles: Wan (stateful causal encoder, the mean) and LTX
+/// (whole-clip encoder, sampled). At strength 0 no denoiser runs, so the prompt cannot matter;
+/// above it, it does.
+#[test]
+fn wan_and_ltx_packages_restyle_too() {
+    for (name, frames, side) in [("tiny-wan", 9u32, 32u32), ("tiny-ltx", 9, 64)] {
+        let model = common::model(name);
+        let clip: Vec<RgbImage> = (0..frames)
+            .map(|i| {
+                let data = (0..side * side)
+                    .flat_map(|p| {
+                        let x = p % side;
+                        let on = x >= i * 2 && x < i * 2 + 8;
+                        if on { [230, 40, 30] } else { [20, 20, 60] }
+                    })
+                    .collect();
+                RgbImage::new(side, side, data).expect("frame")
+            })
+            .collect();
+        let run = |prompt: &str, strength: f32| {
+            let req = GenerateRequest {
+                prompt: prompt.into(),
+                steps: 4,
+                guidance: 1.0,
+                frames: Some(frames),
+                width: Some(side),
+                height: Some(side),
+                video: Some(clip.clone()),
+                strength: Some(strength),
+                ..GenerateRequest::default()
+            };
+            generate(&model, &req, &mut Silent).unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
+        let a = run("a red square", 0.0);
+        let b = run("a green circle", 0.0);
+        assert_eq!(a.frame_count, frames as usize, "{name}");
+        assert!(a.timings.vae_encoder > std::time::Duration::ZERO, "{name}");
+        assert_eq!(a.frames, b.frames, "{name}: strength 0 runs no denoiser");
+        let c = run("a red square", 0.5);
+        let d = run("a green circle", 0.5);
+        assert_eq!(c.timings.steps.len(), 2, "{name}");
+        assert_ne!(c.frames, d.frames, "{name}: the prompt steers the steps that run");
+        assert_ne!(a.frames, c.frames, "{name}");
+    }
+}
