@@ -7,7 +7,8 @@ Run from anywhere (about 20 s on 2 CPU cores; needs no network):
 
 or with any Python environment that has tools/requirements.txt installed. It deletes and rewrites
 
-    onnx/tests/data/tiny-unet3d/         TextToVideoSDPipeline-style package (family "unet3d")
+    onnx/tests/data/tiny-unet3d/         TextToVideoSDPipeline-style package (family "unet3d"), with
+                                         a VAE encoder for video to video
     onnx/tests/data/tiny-sd/             StableDiffusionPipeline-style package (family "sd")
     onnx/tests/data/tiny-sd-external/    tiny-sd, but the VAE decoder's weights live in the
                                          external-data sidecar vae_decoder/model.onnx_data
@@ -202,6 +203,12 @@ def make_unet3d_package(pipe, tokenizer_file: str, eos_id: int) -> dict:
     _write_common(pkg_dir, pipe, tokenizer_file, pipe.text_encoder, pipe.vae, eos_id, report)
     report["denoiser"] = graphs.export_unet3d(pipe.unet, os.path.join(pkg_dir, "unet", "model.onnx"), MAX_LENGTH,
                                               opset=OPSET)
+    # The VAE encoder (encoder + quant_conv -> mean and log-variance on the channel axis), exported
+    # as the exporter does it for unet3d packages (promptreel_export/pipeline.py), for video to
+    # video. Checked against torch to 1e-5; it uses its own generator, so the other fixtures'
+    # bytes do not depend on it.
+    report["vae_encoder"] = graphs.export_vae_encoder(pipe.vae, os.path.join(pkg_dir, "vae_encoder", "model.onnx"),
+                                                      opset=OPSET, tol=1e-5)
     report["manifest"] = write_manifest(
         pkg_dir,
         name="tiny-unet3d",
@@ -218,6 +225,7 @@ def make_unet3d_package(pipe, tokenizer_file: str, eos_id: int) -> dict:
         max_length=MAX_LENGTH,
         pad_token=EOS,
         timestep_dtype="float32",
+        vae_encoder={"path": "vae_encoder/model.onnx", "input": "sample", "output": "latent_parameters"},
         memory=memory_profile("UNet3DConditionModel", dict(pipe.unet.config), dict(pipe.vae.config)),
     )
     report["bytes"] = _dir_size(pkg_dir)
@@ -677,7 +685,7 @@ def main() -> int:
     print("\n== summary")
     for name, r in reports.items():
         print(f"{name}: {r['bytes'] / 1e6:.2f} MB")
-        for g in ("text_encoder", "denoiser", "vae_decoder"):
+        for g in ("text_encoder", "denoiser", "vae_decoder", "vae_encoder"):
             if g in r:
                 gr = r[g]
                 ins = ", ".join(f"{i['name']} {i['dtype']} {i['shape']}" for i in gr["inputs"])
