@@ -11,6 +11,12 @@ use crate::pipeline::MAX_SIDE;
 
 /// The first `limit` frames of the source at `path` (a folder of `.png` files or a `.gif`).
 pub fn read(path: &Path, limit: usize) -> Result<Vec<RgbImage>> {
+    if !path.exists() {
+        return Err(Error::setting(format!(
+            "the source video {} does not exist; pass a folder of PNG frames or a .gif file",
+            path.display()
+        )));
+    }
     if path.is_dir() {
         read_folder(path, limit)
     } else if path
@@ -18,15 +24,10 @@ pub fn read(path: &Path, limit: usize) -> Result<Vec<RgbImage>> {
         .is_some_and(|e| e.eq_ignore_ascii_case("gif"))
     {
         read_gif(path, limit)
-    } else if path.exists() {
+    } else {
         Err(Error::setting(format!(
             "the source video {} is neither a folder of PNG frames nor a .gif file; export the \
              clip as numbered PNG frames into a folder and pass the folder",
-            path.display()
-        )))
-    } else {
-        Err(Error::setting(format!(
-            "the source video {} does not exist; pass a folder of PNG frames or a .gif file",
             path.display()
         )))
     }
