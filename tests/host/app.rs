@@ -79,10 +79,14 @@ pub struct HostConfig {
     pub notify_plugin_edits: bool,
     /// The reply to `kOfxMessageQuestion` messages.
     pub question_reply: OfxStatus,
+    /// `kOfxImageEffectPropTemporalClipAccess` of the host: plug-ins that declare temporal
+    /// access may fetch input images at times other than the one being rendered.
+    pub temporal_clip_access: bool,
 }
 
 impl HostConfig {
-    /// A full-featured interactive host, like Natron: every suite, `OfxSetHost` called.
+    /// A full-featured interactive host, like Natron: every suite, `OfxSetHost` called,
+    /// temporal clip access.
     pub fn natron_like() -> Self {
         Self {
             name: "org.promptreel.TestHost".into(),
@@ -102,6 +106,7 @@ impl HostConfig {
             row_padding: 0,
             notify_plugin_edits: true,
             question_reply: kOfxStatReplyYes,
+            temporal_clip_access: true,
         }
     }
 
@@ -112,17 +117,23 @@ impl HostConfig {
             call_ofx_set_host: false,
             multithread_suite: false,
             row_padding: 64,
+            // NOTE: from public plug-in behaviour, not from a Resolve document: temporal
+            // filters such as Neat Video fetch neighbouring source frames in Resolve, so its
+            // OpenFX host grants temporal clip access to filters.
+            temporal_clip_access: true,
             ..Self::natron_like()
         }
     }
 
-    /// A host with none of the optional suites (multi-thread, progress, message, time line).
+    /// A host with none of the optional suites (multi-thread, progress, message, time line)
+    /// and without temporal clip access: only the frame being rendered can be fetched.
     pub fn minimal() -> Self {
         Self {
             multithread_suite: false,
             progress_suite: false,
             message_suite: false,
             timeline_suite: false,
+            temporal_clip_access: false,
             ..Self::natron_like()
         }
     }

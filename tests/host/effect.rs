@@ -15,6 +15,7 @@ use super::message::Message;
 use super::params::ParamSet;
 use super::props::PropertySet;
 use super::registry::{self, Object};
+use super::source::{Connection, InputFetch};
 
 /// An image effect context.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -37,6 +38,16 @@ impl Context {
             Context::Paint => kOfxImageEffectContextPaint,
             Context::General => kOfxImageEffectContextGeneral,
             Context::Retimer => kOfxImageEffectContextRetimer,
+        }
+    }
+
+    /// The clips the specification requires a plug-in to define in this context.
+    pub fn mandated_clips(self) -> &'static [&'static str] {
+        match self {
+            Context::Generator | Context::General => &["Output"],
+            Context::Filter | Context::Retimer => &["Source", "Output"],
+            Context::Transition => &["SourceFrom", "SourceTo", "Output"],
+            Context::Paint => &["Source", "Brush", "Output"],
         }
     }
 
@@ -138,12 +149,48 @@ pub struct Clip {
     pub is_instance: bool,
     /// The owning effect's runtime.
     pub runtime: Arc<Runtime>,
+    /// The footage connected to an input clip of an instance.
+    pub source: Mutex<Option<Arc<Connection>>>,
 }
 
 impl Clip {
+    /// A clip with nothing connected to it.
+    pub fn new(
+        name: String,
+        props: Arc<PropertySet>,
+        is_instance: bool,
+        runtime: Arc<Runtime>,
+    ) -> Self {
+        Self {
+            name,
+            props,
+            is_instance,
+            runtime,
+            source: Mutex::default(),
+        }
+    }
+
     /// Whether something is connected (the Output clip always is).
     pub fn connected(&self) -> bool {
         self.props.int(kOfxImageClipPropConnected).unwrap_or(0) != 0
+    }
+
+    /// Whether this is the Output clip.
+    pub fn is_output(&self) -> bool {
+        self.name == kOfxImageEffectOutputClipName.to_str().expect("ASCII")
+    }
+
+    /// The footage connected to this (input) clip.
+    pub fn connection(&self) -> Option<Arc<Connection>> {
+        lock(&self.source).clone()
+    }
+
+    /// Whether the clip descriptor asked for temporal access.
+    pub fn declares_temporal_access(&self) -> bool {
+        self.props
+            .int(kOfxImageEffectPropTemporalClipAccess)
+            .unwrap_or(0)
+            != 0
     }
 }
 
@@ -184,6 +231,10 @@ pub struct Runtime {
     pub persistent: Mutex<Option<Message>>,
     /// The last region of definition the host computed (canonical coordinates).
     pub rod: Mutex<Option<OfxRectD>>,
+    /// Every input image handed out, oldest first.
+    pub input_fetches: Mutex<Vec<InputFetch>>,
+    /// Whether the effect declared `kOfxImageEffectPropTemporalClipAccess` (instances only).
+    pub temporal_access: AtomicBool,
 }
 
 impl Runtime {
@@ -201,7 +252,14 @@ impl Runtime {
             pending_edits: Mutex::default(),
             persistent: Mutex::default(),
             rod: Mutex::default(),
+            input_fetches: Mutex::default(),
+            temporal_access: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the effect declared temporal clip access.
+    pub fn temporal_declared(&self) -> bool {
+        self.temporal_access.load(Ordering::SeqCst)
     }
 
     /// The answer of the suite's `abort`, counting the question.
@@ -218,9 +276,24 @@ impl Runtime {
         self.renders_in_flight.load(Ordering::SeqCst) > 0
     }
 
-    /// Whether the calling thread is inside a render action of this instance.
+    /// Whether the calling thread is inside a render action of this instance (or is a
+    /// `multiThread` worker of one).
     pub fn rendering_on_this_thread(&self) -> bool {
-        let me = std::thread::current().id();
+        let me = super::multithread::action_thread();
         lock(&self.targets).iter().any(|t| t.thread == me)
+    }
+
+    /// The render the calling thread works for: the one started on this thread (or on the
+    /// thread whose `multiThread` call spawned it), else the only render in flight. None
+    /// outside renders, and when several renders run and the thread belongs to none of them
+    /// (a thread the plug-in started itself): (id, time, render scale).
+    pub fn current_render(&self) -> Option<(u64, f64, [f64; 2])> {
+        let owner = super::multithread::action_thread();
+        let targets = lock(&self.targets);
+        let target = targets
+            .iter()
+            .find(|t| t.thread == owner)
+            .or_else(|| (targets.len() == 1).then(|| &targets[0]))?;
+        Some((target.id, target.time, target.render_scale))
     }
 }

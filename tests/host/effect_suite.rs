@@ -2,9 +2,13 @@
 //!
 //! Output images exist only during a render action: `Instance::render` registers a
 //! [`RenderTarget`] for its thread and time, and `clipGetImage` on the Output clip wraps that
-//! target's buffer in a fresh image property set. Unconnected clips (the optional Source of the
-//! General context) give `kOfxStatFailed`. Every image must be released before the action
-//! returns; the render checks that.
+//! target's buffer in a fresh image property set. Input clips give a fresh copy of the frame
+//! of their connected [source](super::source) at the asked time (also outside renders, as in
+//! an analysis run from InstanceChanged); during a render, a time other than the one rendered
+//! needs temporal clip access (the host's and the plug-in's), else it is a violation and
+//! `kOfxStatFailed`. Unconnected clips and times outside the source give `kOfxStatFailed`.
+//! Every image fetched in a render must be released before the action returns (the render
+//! checks that); others before the instance is destroyed.
 //!
 //! [`RenderTarget`]: super::effect::RenderTarget
 
@@ -16,10 +20,11 @@ use ofx_sys::*;
 
 use super::effect::{Clip, EffectKind};
 use super::ffi::{OK, cstr, guard, guard_value, lock, write_out};
-use super::image::{ImageMemory, LiveImage, next_image_id};
-use super::prop_schema;
+use super::image::{BitDepth, ImageMemory, LiveImage, next_image_id};
 use super::props::{Access, PropertySet};
 use super::registry::{self, Object};
+use super::source::InputFetch;
+use super::{multithread, prop_schema};
 
 /// The suite handed out by `fetchSuite("OfxImageEffectSuite", 1)`.
 pub static IMAGE_EFFECT_SUITE: OfxImageEffectSuiteV1 = OfxImageEffectSuiteV1 {
@@ -91,12 +96,12 @@ unsafe extern "C" fn clip_define(
             effect.host.diag.clone(),
         ));
         prop_schema::clip_descriptor(&props, &name);
-        let clip = Arc::new(Clip {
+        let clip = Arc::new(Clip::new(
             name,
-            props: props.clone(),
-            is_instance: false,
-            runtime: effect.runtime.clone(),
-        });
+            props.clone(),
+            false,
+            effect.runtime.clone(),
+        ));
         effect.add_clip(clip);
         if !out.is_null() {
             // SAFETY: non-NULL and writable per the suite.
@@ -153,6 +158,8 @@ unsafe extern "C" fn clip_get_image(
         if out.is_null() {
             return Err(kOfxStatErrBadHandle);
         }
+        // SAFETY: non-NULL and writable per the suite; NULL unless an image is given.
+        unsafe { out.write(std::ptr::null_mut()) };
         if !clip.is_instance {
             diag.violation(format!("clipGetImage on descriptor clip {}", clip.name));
             return Err(kOfxStatErrBadHandle);
@@ -160,58 +167,163 @@ unsafe extern "C" fn clip_get_image(
         if !clip.connected() {
             return Err(kOfxStatFailed);
         }
-        let name = kOfxImageEffectOutputClipName.to_str().expect("ASCII");
-        if clip.name != name {
-            // NOTE: this host never connects input clips.
-            return Err(kOfxStatFailed);
-        }
-        let me = std::thread::current().id();
-        let targets = lock(&runtime.targets);
-        let target = targets
-            .iter()
-            .find(|t| t.thread == me && t.time == time)
-            .or_else(|| targets.iter().find(|t| t.time == time));
-        let Some(target) = target else {
-            diag.violation(format!(
-                "clipGetImage(Output, {time}) with no render of that time in flight"
-            ));
-            return Err(kOfxStatFailed);
+        let image = if clip.is_output() {
+            output_image(&clip, time)?
+        } else {
+            input_image(&clip, time)?
         };
-        let props = Arc::new(PropertySet::new("image", false, diag.clone()));
-        let buffer = target.buffer.clone();
-        buffer.note_fetch();
-        let unique = format!("{}:{time}:{}", clip.name, next_image_id());
-        prop_schema::image(
-            &props,
-            buffer.depth.as_cstr().to_str().expect("ASCII"),
-            &clip
-                .props
-                .str(kOfxImageEffectPropPreMultiplication)
-                .unwrap_or_default(),
-            target.render_scale,
-            clip.props
-                .double(kOfxImagePropPixelAspectRatio)
-                .unwrap_or(1.0),
-            buffer.data_ptr() as usize,
-            buffer.bounds,
-            target.rod_pixels,
-            buffer.row_bytes(),
-            target.field.to_str().expect("ASCII"),
-            &unique,
-        );
-        props.set_access(kOfxImagePropData, Access::ReadOnly);
-        let image = Arc::new(LiveImage {
-            props,
-            buffer,
-            render_id: target.id,
-            runtime: runtime.clone(),
-        });
         let handle = registry::register(Object::Image(image.clone()));
         lock(&runtime.open_images).push((handle, image.render_id));
         // SAFETY: non-NULL (checked) and writable per the suite.
         unsafe { out.write(handle as OfxPropertySetHandle) };
         Ok(OK)
     })
+}
+
+/// The Output image of the render of `time` in flight.
+fn output_image(clip: &Arc<Clip>, time: f64) -> Result<Arc<LiveImage>, OfxStatus> {
+    let runtime = &clip.runtime;
+    let diag = &runtime.host.diag;
+    let me = multithread::action_thread();
+    let targets = lock(&runtime.targets);
+    let target = targets
+        .iter()
+        .find(|t| t.thread == me && t.time == time)
+        .or_else(|| targets.iter().find(|t| t.time == time));
+    let Some(target) = target else {
+        diag.violation(format!(
+            "clipGetImage(Output, {time}) with no render of that time in flight"
+        ));
+        return Err(kOfxStatFailed);
+    };
+    let props = Arc::new(PropertySet::new("image", false, diag.clone()));
+    let buffer = target.buffer.clone();
+    buffer.note_fetch();
+    let unique = format!("{}:{time}:{}", clip.name, next_image_id());
+    prop_schema::image(
+        &props,
+        buffer.depth.as_cstr().to_str().expect("ASCII"),
+        &clip
+            .props
+            .str(kOfxImageEffectPropPreMultiplication)
+            .unwrap_or_default(),
+        target.render_scale,
+        clip.props
+            .double(kOfxImagePropPixelAspectRatio)
+            .unwrap_or(1.0),
+        buffer.data_ptr() as usize,
+        buffer.bounds,
+        target.rod_pixels,
+        buffer.row_bytes(),
+        target.field.to_str().expect("ASCII"),
+        &unique,
+    );
+    props.set_access(kOfxImagePropData, Access::ReadOnly);
+    Ok(Arc::new(LiveImage {
+        props,
+        buffer,
+        render_id: target.id,
+        runtime: runtime.clone(),
+    }))
+}
+
+/// Why an input image at `time` may not be fetched during the render of `render_time`, if it
+/// may not: temporal access needs the host's support and the plug-in's declaration (on the
+/// effect or on this clip).
+fn temporal_refusal(clip: &Clip, time: f64, render_time: f64) -> Option<String> {
+    if (time - render_time).abs() <= TIME_TOLERANCE {
+        return None;
+    }
+    let host = clip.runtime.host.config.temporal_clip_access;
+    let declared = clip.runtime.temporal_declared() || clip.declares_temporal_access();
+    let why = match (host, declared) {
+        (true, true) => return None,
+        (false, _) => "this host does not support temporal clip access",
+        (true, false) => {
+            "the plug-in did not set kOfxImageEffectPropTemporalClipAccess on the effect or \
+             the clip"
+        }
+    };
+    Some(format!(
+        "clipGetImage({}, {time}) during the render of time {render_time}: {why}",
+        clip.name
+    ))
+}
+
+/// Times closer than this are the same frame.
+const TIME_TOLERANCE: f64 = 1e-6;
+
+/// A fresh copy of the connected source's frame at `time`, at the clip's depth and the
+/// render's scale.
+fn input_image(clip: &Arc<Clip>, time: f64) -> Result<Arc<LiveImage>, OfxStatus> {
+    let runtime = &clip.runtime;
+    let host = &runtime.host;
+    let diag = &host.diag;
+    let connection = clip.connection().ok_or(kOfxStatFailed)?;
+    let render = runtime.current_render();
+    if let Some((_, render_time, _)) = render
+        && let Some(refusal) = temporal_refusal(clip, time, render_time)
+    {
+        diag.violation(refusal);
+        return Err(kOfxStatFailed);
+    }
+    let index = connection.frame_index(time).ok_or(kOfxStatFailed)?;
+    let depth_name = clip
+        .props
+        .str(kOfxImageEffectPropPixelDepth)
+        .unwrap_or_default();
+    let depth = BitDepth::from_name(&depth_name).unwrap_or_else(|| {
+        diag.violation(format!(
+            "clip {} has depth {depth_name:?}, which this host cannot give",
+            clip.name
+        ));
+        connection.depth
+    });
+    let scale = render.map_or([1.0, 1.0], |r| r.2);
+    let (buffer, unique) = connection.image(
+        &clip.name,
+        index,
+        depth,
+        scale[0],
+        host.config.negative_row_bytes,
+        host.config.row_padding,
+    );
+    let buffer = Arc::new(buffer);
+    buffer.note_fetch();
+    let props = Arc::new(PropertySet::new("image", false, diag.clone()));
+    prop_schema::image(
+        &props,
+        depth.as_cstr().to_str().expect("ASCII"),
+        &clip
+            .props
+            .str(kOfxImageEffectPropPreMultiplication)
+            .unwrap_or_default(),
+        scale,
+        clip.props
+            .double(kOfxImagePropPixelAspectRatio)
+            .unwrap_or(1.0),
+        buffer.data_ptr() as usize,
+        buffer.bounds,
+        buffer.bounds,
+        buffer.row_bytes(),
+        kOfxImageFieldNone.to_str().expect("ASCII"),
+        &unique,
+    );
+    let render_id = render.map_or(0, |r| r.0);
+    lock(&runtime.input_fetches).push(InputFetch {
+        clip: clip.name.clone(),
+        time,
+        frame: index,
+        render_time: render.map(|r| r.1),
+        render_id,
+        unique_id: unique,
+    });
+    Ok(Arc::new(LiveImage {
+        props,
+        buffer,
+        render_id,
+        runtime: runtime.clone(),
+    }))
 }
 
 unsafe extern "C" fn clip_release_image(image: OfxPropertySetHandle) -> OfxStatus {
@@ -231,9 +343,13 @@ unsafe extern "C" fn clip_get_region_of_definition(
 ) -> OfxStatus {
     guard("clipGetRegionOfDefinition", || {
         let clip = registry::clip(clip as usize)?;
-        let _ = time;
         if !clip.is_instance || !clip.connected() {
             return Err(kOfxStatFailed);
+        }
+        if let Some(connection) = clip.connection() {
+            // SAFETY: writable per the suite.
+            unsafe { write_out(bounds, connection.region_of_definition(time)) }?;
+            return Ok(OK);
         }
         let p = &clip.runtime.host.config.project;
         let rod = lock(&clip.runtime.rod).unwrap_or(OfxRectD {

@@ -199,6 +199,87 @@ impl ImageBuffer {
         Some(out)
     }
 
+    /// Writes pixel (x, y) from RGBA in [0, 1] (integer depths clamp and round; floats are
+    /// stored as given). False if (x, y) is outside the bounds.
+    pub fn set_pixel(&mut self, x: i32, y: i32, rgba: [f32; 4]) -> bool {
+        let Some(offset) = self.offset(x, y) else {
+            return false;
+        };
+        for (c, value) in rgba.into_iter().enumerate() {
+            let unit = value.clamp(0.0, 1.0);
+            // SAFETY: `offset` is inside the allocation and a whole pixel fits after it;
+            // unaligned writes because padding may misalign rows. `&mut self` excludes readers.
+            unsafe {
+                let p = self.base.add(offset + c * self.depth.channel_bytes());
+                match self.depth {
+                    BitDepth::Byte => p.write((unit * 255.0).round() as u8),
+                    BitDepth::Short => p
+                        .cast::<u16>()
+                        .write_unaligned((unit * 65535.0).round() as u16),
+                    BitDepth::Float => p.cast::<f32>().write_unaligned(value),
+                }
+            }
+        }
+        true
+    }
+
+    /// A packed buffer of `depth` covering `bounds`, every pixel from `f(x, y)`.
+    pub fn from_fn(
+        bounds: OfxRectI,
+        depth: BitDepth,
+        mut f: impl FnMut(i32, i32) -> [f32; 4],
+    ) -> Self {
+        let mut buffer = Self::new(bounds, depth, false, 0);
+        for y in bounds.y1..bounds.y2 {
+            for x in bounds.x1..bounds.x2 {
+                buffer.set_pixel(x, y, f(x, y));
+            }
+        }
+        buffer
+    }
+
+    /// A copy at another depth, layout and render scale. With `scale` 1 the bounds are the
+    /// same; otherwise they are scaled (rounding outwards) and each pixel samples the source
+    /// pixel its centre falls in (nearest neighbour), as a host's proxy would.
+    pub fn resampled(
+        &self,
+        depth: BitDepth,
+        scale: f64,
+        negative_rows: bool,
+        row_padding: usize,
+    ) -> Self {
+        let b = self.bounds;
+        let same = (scale - 1.0).abs() < 1e-12;
+        let bounds = if same {
+            b
+        } else {
+            OfxRectI {
+                x1: (f64::from(b.x1) * scale).floor() as i32,
+                y1: (f64::from(b.y1) * scale).floor() as i32,
+                x2: (f64::from(b.x2) * scale).ceil() as i32,
+                y2: (f64::from(b.y2) * scale).ceil() as i32,
+            }
+        };
+        let mut out = Self::new(bounds, depth, negative_rows, row_padding);
+        let source = |v: i32, lo: i32, hi: i32| {
+            let s = if same {
+                v
+            } else {
+                ((f64::from(v) + 0.5) / scale).floor() as i32
+            };
+            s.clamp(lo, (hi - 1).max(lo))
+        };
+        for y in bounds.y1..bounds.y2 {
+            let sy = source(y, b.y1, b.y2);
+            for x in bounds.x1..bounds.x2 {
+                let sx = source(x, b.x1, b.x2);
+                let px = self.pixel(sx, sy).unwrap_or([0.0; 4]);
+                out.set_pixel(x, y, px);
+            }
+        }
+        out
+    }
+
     /// Whether pixel (x, y) still holds the poison pattern in every byte.
     pub fn is_poisoned(&self, x: i32, y: i32) -> bool {
         let Some(offset) = self.offset(x, y) else {

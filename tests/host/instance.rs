@@ -14,6 +14,8 @@ use super::params::{Param, ParamSet, Storage, Stored, Value};
 use super::plugin::{ArgSet, PluginInner, succeeded};
 use super::prop_schema::{self, Def};
 use super::props::{Access, PropertySet};
+use super::registry;
+use super::source::Connection;
 
 /// How many rounds of plug-in edits (InstanceChanged causing paramSetValue causing
 /// InstanceChanged) the host follows before calling it a loop.
@@ -66,6 +68,13 @@ impl Instance {
         let plugin_handle = plugin.descriptor().map_or(0, |d| Arc::as_ptr(&d) as usize);
         prop_schema::effect_instance(&props, context, &host.config, plugin_handle);
         let runtime = Arc::new(Runtime::new(host.clone()));
+        runtime.temporal_access.store(
+            props
+                .int(kOfxImageEffectPropTemporalClipAccess)
+                .unwrap_or(0)
+                != 0,
+            Ordering::SeqCst,
+        );
         let params = ParamSet::instantiate(&desc.params, props.clone(), lenient, &runtime);
         let effect = Effect::register(
             EffectKind::Instance(context),
@@ -84,12 +93,12 @@ impl Instance {
             clip_props.copy_from(&d.props, Access::ReadOnly);
             let connected = d.name == lossy(kOfxImageEffectOutputClipName);
             prop_schema::clip_instance(&clip_props, connected, &host.config, depth.as_str());
-            effect.add_clip(Arc::new(Clip {
-                name: d.name.clone(),
-                props: clip_props,
-                is_instance: true,
-                runtime: runtime.clone(),
-            }));
+            effect.add_clip(Arc::new(Clip::new(
+                d.name.clone(),
+                clip_props,
+                true,
+                runtime.clone(),
+            )));
         }
         let instance = Self {
             plugin: plugin.clone(),
@@ -222,9 +231,20 @@ impl Instance {
         status
     }
 
-    /// Begin/EndInstanceChanged around one InstanceChanged per name. Returns the first
-    /// InstanceChanged status that is neither OK nor ReplyDefault, else the last one.
+    /// Begin/EndInstanceChanged around one InstanceChanged per parameter name. Returns the
+    /// first InstanceChanged status that is neither OK nor ReplyDefault, else the last one.
     pub fn notify(&self, names: &[String], reason: &std::ffi::CStr) -> OfxStatus {
+        self.notify_changes(kOfxTypeParameter, names, reason)
+    }
+
+    /// As [`Instance::notify`], for things of `kind` (`kOfxTypeParameter`, `kOfxTypeClip`).
+    pub fn notify_changes(
+        &self,
+        kind: &std::ffi::CStr,
+        names: &[String],
+        reason: &std::ffi::CStr,
+    ) -> OfxStatus {
+        let kind = kind.to_str().expect("ASCII");
         let reason_str = reason.to_str().expect("ASCII");
         let bracket = |action: &std::ffi::CStr| {
             let args = self.in_args(action);
@@ -247,7 +267,7 @@ impl Instance {
             let args = self.in_args(kOfxActionInstanceChanged);
             Def::new(&args.props)
                 .ro()
-                .str1(kOfxPropType, "OfxTypeParameter")
+                .str1(kOfxPropType, kind)
                 .str1(kOfxPropName, name)
                 .str1(kOfxPropChangeReason, reason_str)
                 .dbl1(kOfxPropTime, time)
@@ -300,14 +320,17 @@ impl Instance {
                 let key = |prefix: &std::ffi::CStr| {
                     std::ffi::CString::new(format!("{}{}", lossy(prefix), c.name)).expect("no NUL")
                 };
+                // A connected input starts from the depth the host maps its source to, not
+                // from what an earlier answer remapped it to.
+                let depth = match c.connection() {
+                    Some(source) if !c.is_output() => self.mapped_depth(&source),
+                    _ => clip_str(c, kOfxImageEffectPropPixelDepth),
+                };
                 d.str1(
                     &key(PROMPTREEL_OFX_CLIP_COMPONENTS_PREFIX),
                     &clip_str(c, kOfxImageEffectPropComponents),
                 )
-                .str1(
-                    &key(PROMPTREEL_OFX_CLIP_DEPTH_PREFIX),
-                    &clip_str(c, kOfxImageEffectPropPixelDepth),
-                )
+                .str1(&key(PROMPTREEL_OFX_CLIP_DEPTH_PREFIX), &depth)
                 .dbl1(
                     &key(PROMPTREEL_OFX_CLIP_PAR_PREFIX),
                     c.props.double(kOfxImagePropPixelAspectRatio).unwrap_or(1.0),
@@ -402,9 +425,45 @@ impl Instance {
             }
         }
         if let Some(par) = out.double(&key(PROMPTREEL_OFX_CLIP_PAR_PREFIX)) {
-            clip.props
-                .host_set_doubles(kOfxImagePropPixelAspectRatio, &[par]);
+            let current = clip
+                .props
+                .double(kOfxImagePropPixelAspectRatio)
+                .unwrap_or(1.0);
+            // NOTE: this host does not advertise kOfxImageEffectPropSupportsMultipleClipPARs,
+            // so an input clip keeps its footage's PAR.
+            if clip.is_output() {
+                clip.props
+                    .host_set_doubles(kOfxImagePropPixelAspectRatio, &[par]);
+            } else if (par - current).abs() > 1e-9 {
+                diag.violation(format!(
+                    "clip preferences asked for PAR {par} on input {} (PAR {current}) on a \
+                     host without multiple clip PARs",
+                    clip.name
+                ));
+            }
         }
+    }
+
+    /// The depth the host gives a connected source before clip preferences: its own when the
+    /// plug-in supports it and mixed clip depths, else the Output clip's (or the host's
+    /// preferred supported) depth.
+    pub(super) fn mapped_depth(&self, source: &Connection) -> String {
+        let props = self.props();
+        let own = lossy(source.depth.as_cstr());
+        let supported = props
+            .strs(kOfxImageEffectPropSupportedPixelDepths)
+            .unwrap_or_default();
+        let multiple = props
+            .int(kOfxImageEffectPropSupportsMultipleClipDepths)
+            .unwrap_or(0)
+            != 0;
+        let host_ok = self.host().config.depths.contains(&source.depth);
+        if multiple && host_ok && supported.contains(&own) {
+            return own;
+        }
+        self.output_depth()
+            .map(|d| lossy(d.as_cstr()))
+            .unwrap_or_else(|| default_depth(self.host(), &self.effect))
     }
 
     /// Chooses the Output clip's depth (as a project setting would) and re-asks clip
@@ -448,7 +507,9 @@ impl Instance {
         )
     }
 
-    /// Sends GetRegionOfDefinition; the outArgs start at the project extent.
+    /// Sends GetRegionOfDefinition. The outArgs start at the context's default, which is also
+    /// the answer when the plug-in replies default: the union of the connected inputs'
+    /// regions (the Source's, for a filter), or the project extent without inputs.
     pub fn region_of_definition(&self, time: f64, scale: f64) -> (OfxStatus, OfxRectD) {
         let p = &self.host().config.project;
         let i = self.in_args(kOfxImageEffectActionGetRegionOfDefinition);
@@ -456,10 +517,16 @@ impl Instance {
             .ro()
             .dbl1(kOfxPropTime, time)
             .dbl_n(kOfxImageEffectPropRenderScale, &[scale, scale]);
+        let default = self.default_region_of_definition(time).unwrap_or(OfxRectD {
+            x1: 0.0,
+            y1: 0.0,
+            x2: p.width,
+            y2: p.height,
+        });
         let o = self.out_args(kOfxImageEffectActionGetRegionOfDefinition);
         Def::new(&o.props).dbl_n(
             kOfxImageEffectPropRegionOfDefinition,
-            &[0.0, 0.0, p.width, p.height],
+            &[default.x1, default.y1, default.x2, default.y2],
         );
         let status = self.call(
             kOfxImageEffectActionGetRegionOfDefinition,
@@ -470,11 +537,15 @@ impl Instance {
             .props
             .doubles(kOfxImageEffectPropRegionOfDefinition)
             .unwrap_or_default();
-        let rect = OfxRectD {
-            x1: v[0],
-            y1: v[1],
-            x2: v[2],
-            y2: v[3],
+        let rect = if status == kOfxStatReplyDefault {
+            default
+        } else {
+            OfxRectD {
+                x1: v[0],
+                y1: v[1],
+                x2: v[2],
+                y2: v[3],
+            }
         };
         if succeeded(status) {
             *lock(&self.runtime().rod) = Some(rect);
@@ -556,6 +627,16 @@ impl Instance {
             return kOfxStatOK;
         }
         let status = self.call(kOfxActionDestroyInstance, None, None);
+        let leaked = std::mem::take(&mut *lock(&self.runtime().open_images));
+        if !leaked.is_empty() {
+            self.host().diag.violation(format!(
+                "instance destroyed with {} image(s) not released",
+                leaked.len()
+            ));
+            for (handle, _) in &leaked {
+                registry::retire(*handle);
+            }
+        }
         self.effect.retire();
         status
     }
@@ -568,7 +649,7 @@ impl Drop for Instance {
 }
 
 /// The host's preferred depth among those the plug-in supports.
-fn default_depth(host: &HostShared, desc: &Effect) -> String {
+pub(super) fn default_depth(host: &HostShared, desc: &Effect) -> String {
     let plugin: Vec<String> = desc
         .props
         .strs(kOfxImageEffectPropSupportedPixelDepths)

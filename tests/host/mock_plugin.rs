@@ -8,6 +8,9 @@
 //! a = 1 into the window, rows split over the multi-thread suite when there is one. "go" runs
 //! ten progress steps and writes "done" or "cancelled at N" to "status"; count 7 posts an
 //! error message. It keeps its host in globals, so tests using it take [`MOCK_LOCK`].
+//!
+//! The same "binary" holds a second plug-in, a filter ([`FILTER_ID`], in [`filter`]), whose
+//! behaviour tests choose with [`filter::FilterOptions`].
 
 use std::ffi::{CStr, CString, c_char, c_int, c_uint, c_void};
 use std::ptr::null_mut;
@@ -26,6 +29,9 @@ pub fn exclusive() -> MutexGuard<'static, ()> {
 
 /// The mock's identifier.
 pub const ID: &CStr = c"org.promptreel.test.Mock";
+
+/// The mock filter's identifier (plug-in 1 of the binary).
+pub const FILTER_ID: &CStr = c"org.promptreel.test.MockFilter";
 
 static HOST: AtomicPtr<OfxHost> = AtomicPtr::new(null_mut());
 
@@ -83,13 +89,66 @@ static PLUGIN: StaticPlugin = StaticPlugin(OfxPlugin {
     mainEntry: Some(main_entry),
 });
 
-/// `OfxGetPlugin` of the mock "binary".
+static FILTER_PLUGIN: StaticPlugin = StaticPlugin(OfxPlugin {
+    pluginApi: c"OfxImageEffectPluginAPI".as_ptr(),
+    apiVersion: 1,
+    pluginIdentifier: FILTER_ID.as_ptr(),
+    pluginVersionMajor: 2,
+    pluginVersionMinor: 0,
+    setHost: Some(set_host),
+    mainEntry: Some(filter::main_entry),
+});
+
+/// `OfxGetPlugin` of the mock "binary": the generator, then the filter (open it with a count
+/// of 2 to see both).
 pub unsafe extern "C" fn get_plugin(index: c_int) -> *mut OfxPlugin {
-    if index == 0 {
-        std::ptr::from_ref(&PLUGIN.0).cast_mut()
-    } else {
-        null_mut()
+    match index {
+        0 => std::ptr::from_ref(&PLUGIN.0).cast_mut(),
+        1 => std::ptr::from_ref(&FILTER_PLUGIN.0).cast_mut(),
+        _ => null_mut(),
     }
+}
+
+/// How many of the binary's plug-ins are loaded: the suites are shared and dropped when the
+/// last one unloads, as a real binary with several plug-ins must do.
+static LOADS: Mutex<usize> = Mutex::new(0);
+
+/// Load: fetches the suites (once per binary).
+fn load() -> OfxStatus {
+    // SAFETY: each name is fetched with its own struct type.
+    let fetched = unsafe {
+        match (
+            fetch(kOfxPropertySuite, 1),
+            fetch(kOfxParameterSuite, 1),
+            fetch(kOfxImageEffectSuite, 1),
+        ) {
+            (Some(prop), Some(param), Some(effect)) => Some(Suites {
+                prop,
+                param,
+                effect,
+                message: fetch(kOfxMessageSuite, 2),
+                progress: fetch(kOfxProgressSuite, 2),
+                mt: fetch(kOfxMultiThreadSuite, 1),
+            }),
+            _ => None,
+        }
+    };
+    let Some(fetched) = fetched else {
+        return kOfxStatErrMissingHostFeature;
+    };
+    *SUITES.lock().unwrap_or_else(PoisonError::into_inner) = Some(fetched);
+    *LOADS.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+    kOfxStatOK
+}
+
+/// Unload: drops the suites when no plug-in of the binary stays loaded.
+fn unload() -> OfxStatus {
+    let mut loads = LOADS.lock().unwrap_or_else(PoisonError::into_inner);
+    *loads = loads.saturating_sub(1);
+    if *loads == 0 {
+        *SUITES.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+    kOfxStatOK
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -206,35 +265,10 @@ unsafe extern "C" fn main_entry(
     let action = unsafe { CStr::from_ptr(action) };
     let e: OfxImageEffectHandle = handle.cast_mut().cast();
     if action == kOfxActionLoad {
-        // SAFETY: each name is fetched with its own struct type.
-        let fetched = unsafe {
-            match (
-                fetch(kOfxPropertySuite, 1),
-                fetch(kOfxParameterSuite, 1),
-                fetch(kOfxImageEffectSuite, 1),
-            ) {
-                (Some(prop), Some(param), Some(effect)) => Some(Suites {
-                    prop,
-                    param,
-                    effect,
-                    message: fetch(kOfxMessageSuite, 2),
-                    progress: fetch(kOfxProgressSuite, 2),
-                    mt: fetch(kOfxMultiThreadSuite, 1),
-                }),
-                _ => None,
-            }
-        };
-        let ok = fetched.is_some();
-        *SUITES.lock().unwrap_or_else(PoisonError::into_inner) = fetched;
-        return if ok {
-            kOfxStatOK
-        } else {
-            kOfxStatErrMissingHostFeature
-        };
+        return load();
     }
     if action == kOfxActionUnload {
-        *SUITES.lock().unwrap_or_else(PoisonError::into_inner) = None;
-        return kOfxStatOK;
+        return unload();
     }
     if action == kOfxActionDescribe {
         return describe(e);
@@ -547,4 +581,497 @@ fn render(e: OfxImageEffectHandle, in_args: OfxPropertySetHandle) -> OfxStatus {
         return kOfxStatFailed;
     }
     kOfxStatOK
+}
+
+// ---------------------------------------------------------------------------------------------
+// The filter
+// ---------------------------------------------------------------------------------------------
+
+pub mod filter {
+    //! A filter (context Filter: Source and Output) that copies Source at the render time
+    //! into Output times "gain", or with temporal averaging the mean of Source at T-1, T and
+    //! T+1 (those that exist). Parameters "gain" (double, 1), "analyse" (push button: fetches
+    //! Source at time 0 outside any render and writes its pixel (0, 0) red to "status") and
+    //! "status". What it declares and does is set with [`FilterOptions`] before Describe.
+
+    use std::collections::HashMap;
+    use std::ffi::{CStr, c_char, c_int, c_void};
+    use std::ptr::null_mut;
+    use std::sync::{Mutex, PoisonError};
+
+    use ofx_sys::*;
+
+    use super::{
+        effect_props, get_dbl, get_int, get_ptr, get_str, param_dbl, set_dbl, set_int, set_status,
+        set_str, suites,
+    };
+
+    /// Where the filter declares temporal clip access.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub enum Temporal {
+        /// Not at all.
+        #[default]
+        No,
+        /// `kOfxImageEffectPropTemporalClipAccess` on the effect descriptor.
+        OnEffect,
+        /// On the Source clip descriptor only.
+        OnClip,
+    }
+
+    /// The filter's behaviour (global: tests using it hold the mock lock).
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct FilterOptions {
+        /// What it declares.
+        pub temporal: Temporal,
+        /// Average Source at T-1..T+1 (whatever was declared).
+        pub average: bool,
+        /// Define no Source clip in the Filter context (against the specification).
+        pub skip_source: bool,
+        /// `kOfxImageEffectPropSupportsMultipleClipDepths`.
+        pub multiple_depths: bool,
+        /// Ask for this depth on Source in GetClipPreferences.
+        pub source_depth: Option<&'static CStr>,
+        /// Reply default to GetFramesNeeded.
+        pub frames_needed_default: bool,
+        /// Keep fetched Source frames by time (and scale) until InstanceChanged or
+        /// PurgeCaches, instead of fetching them for every render.
+        pub cache: bool,
+        /// Never release the image "analyse" fetched.
+        pub leak_analysis: bool,
+    }
+
+    impl FilterOptions {
+        /// Declares temporal access on the effect and averages three frames.
+        pub fn temporal() -> Self {
+            Self {
+                temporal: Temporal::OnEffect,
+                average: true,
+                multiple_depths: true,
+                ..Self::default()
+            }
+        }
+
+        /// Copies the frame at T; supports mixed clip depths.
+        pub fn plain() -> Self {
+            Self {
+                multiple_depths: true,
+                ..Self::default()
+            }
+        }
+    }
+
+    /// Starts as `FilterOptions::default()`.
+    static OPTIONS: Mutex<FilterOptions> = Mutex::new(FilterOptions {
+        temporal: Temporal::No,
+        average: false,
+        skip_source: false,
+        multiple_depths: false,
+        source_depth: None,
+        frames_needed_default: false,
+        cache: false,
+        leak_analysis: false,
+    });
+
+    /// Sets the filter's behaviour (before Describe, for what it declares).
+    pub fn set_options(options: FilterOptions) {
+        *OPTIONS.lock().unwrap_or_else(PoisonError::into_inner) = options;
+    }
+
+    fn options() -> FilterOptions {
+        *OPTIONS.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Source frames kept by the cache: (time, scale) in thousandths -> frame.
+    type Cache = Mutex<HashMap<(i64, i64), Frame>>;
+
+    /// A copy of an image's pixels.
+    #[derive(Clone)]
+    struct Frame {
+        bounds: [c_int; 4],
+        pixels: Vec<[f32; 4]>,
+    }
+
+    impl Frame {
+        fn at(&self, x: c_int, y: c_int) -> Option<[f32; 4]> {
+            let [x1, y1, x2, y2] = self.bounds;
+            if x < x1 || x >= x2 || y < y1 || y >= y2 {
+                return None;
+            }
+            Some(self.pixels[((y - y1) * (x2 - x1) + (x - x1)) as usize])
+        }
+    }
+
+    /// An image handle's memory.
+    struct View {
+        data: *mut u8,
+        row_bytes: isize,
+        bounds: [c_int; 4],
+        depth: String,
+    }
+
+    impl View {
+        fn of(image: OfxPropertySetHandle) -> Self {
+            Self {
+                data: get_ptr(image, kOfxImagePropData).cast(),
+                row_bytes: get_int(image, kOfxImagePropRowBytes, 0) as isize,
+                bounds: [0, 1, 2, 3].map(|i| get_int(image, kOfxImagePropBounds, i)),
+                depth: get_str(image, kOfxImageEffectPropPixelDepth, 0),
+            }
+        }
+
+        /// Address of channel 0 of (x, y), inside the bounds.
+        fn address(&self, x: c_int, y: c_int) -> *mut u8 {
+            let channel = match self.depth.as_str() {
+                "OfxBitDepthFloat" => 4,
+                "OfxBitDepthShort" => 2,
+                _ => 1,
+            };
+            let column = ((x - self.bounds[0]) * 4 * channel) as isize;
+            // SAFETY: (x, y) is inside the bounds of the image the host gave.
+            unsafe {
+                self.data
+                    .offset((y - self.bounds[1]) as isize * self.row_bytes + column)
+            }
+        }
+
+        fn read(&self) -> Frame {
+            let [x1, y1, x2, y2] = self.bounds;
+            let mut pixels = Vec::new();
+            for y in y1..y2 {
+                for x in x1..x2 {
+                    let p = self.address(x, y);
+                    // SAFETY: a whole pixel at `p` inside the image.
+                    pixels.push(std::array::from_fn(|c| unsafe {
+                        match self.depth.as_str() {
+                            "OfxBitDepthFloat" => p.cast::<f32>().add(c).read_unaligned(),
+                            "OfxBitDepthShort" => {
+                                f32::from(p.cast::<u16>().add(c).read_unaligned()) / 65535.0
+                            }
+                            _ => f32::from(p.add(c).read()) / 255.0,
+                        }
+                    }));
+                }
+            }
+            Frame {
+                bounds: self.bounds,
+                pixels,
+            }
+        }
+
+        fn write(&self, x: c_int, y: c_int, px: [f32; 4]) {
+            let p = self.address(x, y);
+            for (c, v) in px.into_iter().enumerate() {
+                // SAFETY: a whole pixel at `p` inside the image.
+                unsafe {
+                    match self.depth.as_str() {
+                        "OfxBitDepthFloat" => p.cast::<f32>().add(c).write_unaligned(v),
+                        "OfxBitDepthShort" => p
+                            .cast::<u16>()
+                            .add(c)
+                            .write_unaligned((v.clamp(0.0, 1.0) * 65535.0).round() as u16),
+                        _ => p.add(c).write((v.clamp(0.0, 1.0) * 255.0).round() as u8),
+                    }
+                }
+            }
+        }
+    }
+
+    fn clip(e: OfxImageEffectHandle, name: &CStr) -> OfxImageClipHandle {
+        let mut clip = null_mut();
+        // SAFETY: clipGetHandle with a valid name and out pointer.
+        unsafe {
+            (suites().effect.clipGetHandle.unwrap())(e, name.as_ptr(), &mut clip, null_mut())
+        };
+        clip
+    }
+
+    fn clip_props(clip: OfxImageClipHandle) -> OfxPropertySetHandle {
+        let mut props = null_mut();
+        // SAFETY: clipGetPropertySet with an out pointer.
+        unsafe { (suites().effect.clipGetPropertySet.unwrap())(clip, &mut props) };
+        props
+    }
+
+    fn image(clip: OfxImageClipHandle, time: f64) -> Result<OfxPropertySetHandle, OfxStatus> {
+        let mut image = null_mut();
+        // SAFETY: clipGetImage with an out pointer and no region.
+        let st = unsafe {
+            (suites().effect.clipGetImage.unwrap())(clip, time, std::ptr::null(), &mut image)
+        };
+        if st == kOfxStatOK { Ok(image) } else { Err(st) }
+    }
+
+    fn release(image: OfxPropertySetHandle) {
+        // SAFETY: an image this plug-in fetched.
+        unsafe { (suites().effect.clipReleaseImage.unwrap())(image) };
+    }
+
+    fn cache(e: OfxImageEffectHandle) -> &'static Cache {
+        let data = get_ptr(effect_props(e), kOfxPropInstanceData);
+        // SAFETY: the box made in CreateInstance, alive until DestroyInstance.
+        unsafe { &*data.cast::<Cache>() }
+    }
+
+    fn key(time: f64, scale: f64) -> (i64, i64) {
+        (
+            (time * 1000.0).round() as i64,
+            (scale * 1000.0).round() as i64,
+        )
+    }
+
+    /// The filter's `mainEntry`.
+    pub(super) unsafe extern "C" fn main_entry(
+        action: *const c_char,
+        handle: *const c_void,
+        in_args: OfxPropertySetHandle,
+        out_args: OfxPropertySetHandle,
+    ) -> OfxStatus {
+        // SAFETY: the host passes a valid action string.
+        let action = unsafe { CStr::from_ptr(action) };
+        let e: OfxImageEffectHandle = handle.cast_mut().cast();
+        let o = options();
+        if action == kOfxActionLoad {
+            return super::load();
+        }
+        if action == kOfxActionUnload {
+            return super::unload();
+        }
+        if action == kOfxActionDescribe {
+            return describe(e, &o);
+        }
+        if action == kOfxImageEffectActionDescribeInContext {
+            return describe_in_context(e, &o);
+        }
+        if action == kOfxActionCreateInstance {
+            let data = Box::into_raw(Box::new(Cache::default()));
+            // SAFETY: a property suite call.
+            unsafe {
+                (suites().prop.propSetPointer.unwrap())(
+                    effect_props(e),
+                    kOfxPropInstanceData.as_ptr(),
+                    0,
+                    data.cast(),
+                )
+            };
+            return kOfxStatOK;
+        }
+        if action == kOfxActionDestroyInstance {
+            let data = get_ptr(effect_props(e), kOfxPropInstanceData);
+            // SAFETY: the box made in CreateInstance.
+            drop(unsafe { Box::from_raw(data.cast::<Cache>()) });
+            return kOfxStatOK;
+        }
+        if action == kOfxActionPurgeCaches {
+            cache(e)
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+            return kOfxStatOK;
+        }
+        if action == kOfxActionInstanceChanged {
+            cache(e)
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+            if get_str(in_args, kOfxPropName, 0) == "analyse" {
+                return analyse(e, &o);
+            }
+            return kOfxStatOK;
+        }
+        if action == kOfxImageEffectActionGetClipPreferences {
+            if let Some(depth) = o.source_depth {
+                set_str(out_args, c"OfxImageClipPropDepth_Source", 0, depth);
+            }
+            return kOfxStatOK;
+        }
+        if action == kOfxImageEffectActionGetFramesNeeded {
+            if o.frames_needed_default {
+                return kOfxStatReplyDefault;
+            }
+            let time = get_dbl(in_args, kOfxPropTime, 0);
+            let props = clip_props(clip(e, c"Source"));
+            let (first, last) = (
+                get_dbl(props, kOfxImageEffectPropFrameRange, 0),
+                get_dbl(props, kOfxImageEffectPropFrameRange, 1),
+            );
+            let (from, to) = if o.average {
+                ((time - 1.0).max(first), (time + 1.0).min(last))
+            } else {
+                (time, time)
+            };
+            let key = c"OfxImageClipPropFrameRange_Source";
+            set_dbl(out_args, key, 0, from);
+            set_dbl(out_args, key, 1, to);
+            return kOfxStatOK;
+        }
+        if action == kOfxImageEffectActionRender {
+            return render(e, in_args, &o);
+        }
+        kOfxStatReplyDefault
+    }
+
+    fn describe(e: OfxImageEffectHandle, o: &FilterOptions) -> OfxStatus {
+        let p = effect_props(e);
+        set_str(p, kOfxPropLabel, 0, c"Mock filter");
+        set_str(
+            p,
+            kOfxImageEffectPropSupportedContexts,
+            0,
+            kOfxImageEffectContextFilter,
+        );
+        for (i, d) in [kOfxBitDepthFloat, kOfxBitDepthShort, kOfxBitDepthByte]
+            .into_iter()
+            .enumerate()
+        {
+            set_str(p, kOfxImageEffectPropSupportedPixelDepths, i as c_int, d);
+        }
+        set_int(
+            p,
+            kOfxImageEffectPropSupportsMultipleClipDepths,
+            0,
+            c_int::from(o.multiple_depths),
+        );
+        set_int(
+            p,
+            kOfxImageEffectPropTemporalClipAccess,
+            0,
+            c_int::from(o.temporal == Temporal::OnEffect),
+        );
+        set_str(
+            p,
+            kOfxImageEffectPluginRenderThreadSafety,
+            0,
+            kOfxImageEffectRenderFullySafe,
+        );
+        kOfxStatOK
+    }
+
+    fn describe_in_context(e: OfxImageEffectHandle, o: &FilterOptions) -> OfxStatus {
+        let s = suites();
+        let mut clip = null_mut();
+        // SAFETY: clipDefine with a valid name and out pointer.
+        unsafe { (s.effect.clipDefine.unwrap())(e, c"Output".as_ptr(), &mut clip) };
+        set_str(
+            clip,
+            kOfxImageEffectPropSupportedComponents,
+            0,
+            kOfxImageComponentRGBA,
+        );
+        if !o.skip_source {
+            // SAFETY: as above.
+            unsafe { (s.effect.clipDefine.unwrap())(e, c"Source".as_ptr(), &mut clip) };
+            set_str(
+                clip,
+                kOfxImageEffectPropSupportedComponents,
+                0,
+                kOfxImageComponentRGBA,
+            );
+            set_int(
+                clip,
+                kOfxImageEffectPropTemporalClipAccess,
+                0,
+                c_int::from(o.temporal == Temporal::OnClip),
+            );
+        }
+        let mut set = null_mut();
+        // SAFETY: getParamSet with an out pointer.
+        unsafe { (s.effect.getParamSet.unwrap())(e, &mut set) };
+        let p = super::define(set, kOfxParamTypeDouble, c"gain");
+        set_dbl(p, kOfxParamPropDefault, 0, 1.0);
+        super::define(set, kOfxParamTypePushButton, c"analyse");
+        super::define(set, kOfxParamTypeString, c"status");
+        kOfxStatOK
+    }
+
+    /// Fetches Source at time 0 outside any render.
+    fn analyse(e: OfxImageEffectHandle, o: &FilterOptions) -> OfxStatus {
+        let Ok(img) = image(clip(e, c"Source"), 0.0) else {
+            set_status(e, "no source");
+            return kOfxStatOK;
+        };
+        let frame = View::of(img).read();
+        let red = frame.at(0, 0).map_or(-1.0, |p| p[0]);
+        set_status(e, &format!("red {red:.3}"));
+        if !o.leak_analysis {
+            release(img);
+        }
+        kOfxStatOK
+    }
+
+    /// Source at `time` (from the cache when it keeps frames), None where there is none.
+    fn source(
+        e: OfxImageEffectHandle,
+        time: f64,
+        scale: f64,
+        o: &FilterOptions,
+    ) -> Result<Frame, OfxStatus> {
+        let key = key(time, scale);
+        if o.cache {
+            let kept = cache(e).lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(frame) = kept.get(&key) {
+                return Ok(frame.clone());
+            }
+        }
+        let img = image(clip(e, c"Source"), time)?;
+        let frame = View::of(img).read();
+        release(img);
+        if o.cache {
+            cache(e)
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key, frame.clone());
+        }
+        Ok(frame)
+    }
+
+    fn render(
+        e: OfxImageEffectHandle,
+        in_args: OfxPropertySetHandle,
+        o: &FilterOptions,
+    ) -> OfxStatus {
+        let time = get_dbl(in_args, kOfxPropTime, 0);
+        let scale = get_dbl(in_args, kOfxImageEffectPropRenderScale, 0);
+        let window = [0, 1, 2, 3].map(|i| get_int(in_args, kOfxImageEffectPropRenderWindow, i));
+        let gain = param_dbl(e, c"gain", time) as f32;
+        let times: &[f64] = if o.average {
+            &[time - 1.0, time, time + 1.0]
+        } else {
+            &[time]
+        };
+        let mut frames = Vec::new();
+        for &t in times {
+            match source(e, t, scale, o) {
+                Ok(frame) => frames.push(frame),
+                Err(st) if t == time => return st,
+                Err(_) => {}
+            }
+        }
+        let out = match image(clip(e, c"Output"), time) {
+            Ok(img) => img,
+            Err(st) => return st,
+        };
+        let view = View::of(out);
+        let [x1, y1, x2, y2] = window;
+        for y in y1..y2 {
+            for x in x1..x2 {
+                let mut sum = [0.0f32; 4];
+                for f in &frames {
+                    let px = f.at(x, y).unwrap_or([0.0; 4]);
+                    for c in 0..4 {
+                        sum[c] += px[c];
+                    }
+                }
+                let n = frames.len() as f32;
+                let px = [
+                    sum[0] / n * gain,
+                    sum[1] / n * gain,
+                    sum[2] / n * gain,
+                    sum[3] / n,
+                ];
+                view.write(x, y, px);
+            }
+        }
+        release(out);
+        kOfxStatOK
+    }
 }

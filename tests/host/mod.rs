@@ -7,8 +7,12 @@
 //! implemented here in Rust, and every call a plug-in makes is checked and recorded: messages,
 //! progress, unknown properties and protocol violations can all be asserted by the test.
 //!
-//! Layout: [`app`] (configuration, `fetchSuite`, records), [`plugin`] and [`instance`] (the
-//! actions), and one file per suite. Handles given to the plug-in are addresses of host objects
+//! Filters are driven too: a test connects footage ([`source::SourceClip`]) to an input clip,
+//! the plug-in fetches its frames with `clipGetImage`, and fetches at other times than the one
+//! rendered are checked against temporal clip access (see [`effect_suite`] and [`inputs`]).
+//!
+//! Layout: [`app`] (configuration, `fetchSuite`, records), [`plugin`], [`instance`] and
+//! [`inputs`] (the actions), [`source`] (footage for input clips), and one file per suite. Handles given to the plug-in are addresses of host objects
 //! listed in [`registry`], so a stale or foreign pointer is answered with
 //! `kOfxStatErrBadHandle` instead of being dereferenced.
 //!
@@ -27,6 +31,7 @@ pub mod effect;
 pub mod effect_suite;
 pub mod ffi;
 pub mod image;
+pub mod inputs;
 pub mod instance;
 pub mod loader;
 pub mod memory;
@@ -41,12 +46,15 @@ pub mod property_suite;
 pub mod props;
 pub mod registry;
 pub mod render;
+pub mod source;
 pub mod timeline;
 
 #[cfg(test)]
 mod mock_plugin;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_filter;
 #[cfg(test)]
 mod tests_mock;
 #[cfg(test)]
@@ -58,6 +66,8 @@ pub use app::{Host, HostConfig, Project, SuiteRequest};
 pub use effect::Context;
 #[allow(unused_imports)]
 pub use image::{BitDepth, ImageBuffer};
+#[allow(unused_imports)]
+pub use inputs::FramesNeeded;
 #[allow(unused_imports)]
 pub use instance::{ClipPreferences, Instance};
 #[allow(unused_imports)]
@@ -74,3 +84,5 @@ pub use progress::ProgressEvent;
 pub use props::PropertySet;
 #[allow(unused_imports)]
 pub use render::{RenderRequest, Rendered};
+#[allow(unused_imports)]
+pub use source::{InputFetch, SourceClip};

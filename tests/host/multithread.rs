@@ -22,6 +22,19 @@ fn cpus() -> u32 {
 thread_local! {
     /// The index of a thread spawned by `multiThread`, None on other threads.
     static SPAWNED_INDEX: Cell<Option<u32>> = const { Cell::new(None) };
+    /// On a thread spawned by `multiThread`: the thread that (directly or through nested
+    /// `multiThread` calls) started it.
+    static SPAWNED_BY: Cell<Option<ThreadId>> = const { Cell::new(None) };
+}
+
+/// The thread whose action the calling thread works for: the thread that called
+/// `multiThread` (outermost, for nested calls) when called on a spawned thread, else the
+/// calling thread itself. Renders are registered under this thread, so images fetched from
+/// worker threads belong to the render that started them.
+pub fn action_thread() -> ThreadId {
+    SPAWNED_BY
+        .with(Cell::get)
+        .unwrap_or_else(|| std::thread::current().id())
 }
 
 /// The suite handed out by `fetchSuite("OfxMultiThreadSuite", 1)`.
@@ -55,11 +68,13 @@ unsafe extern "C" fn multi_thread(
         };
         let n = n_threads.clamp(1, MAX_THREADS);
         let arg = Arg(arg);
+        let owner = action_thread();
         std::thread::scope(|scope| {
             for index in 0..n {
                 scope.spawn(move || {
                     let arg = arg;
                     SPAWNED_INDEX.with(|i| i.set(Some(index)));
+                    SPAWNED_BY.with(|o| o.set(Some(owner)));
                     // SAFETY: the plug-in's thread function, called as the suite specifies.
                     unsafe { func(index, n, arg.0) };
                 });

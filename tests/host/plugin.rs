@@ -284,6 +284,17 @@ impl Plugin {
             Some(&in_args),
             None,
         );
+        if succeeded(status) {
+            for name in context.mandated_clips() {
+                if effect.clip(name).is_none() {
+                    host.diag.violation(format!(
+                        "DescribeInContext({context:?}) defined no clip {name}: the {context:?} \
+                         context requires {}",
+                        context.mandated_clips().join(", ")
+                    ));
+                }
+            }
+        }
         let mut state = lock(&self.inner.state);
         if let Some(i) = state.contexts.iter().position(|(c, _)| *c == context) {
             state.contexts.remove(i).1.retire();

@@ -15,6 +15,7 @@ use super::diag::Diagnostics;
 use super::effect::Context;
 use super::params::{ParamType, Storage};
 use super::props::{Access, Dim, PropType, PropValue, PropertySet};
+use super::source::Connection;
 
 /// Concise definitions on one set with a current access mode.
 pub struct Def<'a> {
@@ -149,7 +150,10 @@ pub fn host_props(config: &HostConfig, diag: Arc<Diagnostics>) -> PropertySet {
         .int1(kOfxImageEffectPropSupportsOverlays, 0)
         .int1(kOfxImageEffectPropSupportsMultiResolution, 1)
         .int1(kOfxImageEffectPropSupportsTiles, 1)
-        .int1(kOfxImageEffectPropTemporalClipAccess, 0)
+        .int1(
+            kOfxImageEffectPropTemporalClipAccess,
+            i32::from(config.temporal_clip_access),
+        )
         .str_var(
             kOfxImageEffectPropSupportedComponents,
             &["OfxImageComponentRGBA"],
@@ -288,6 +292,33 @@ pub fn clip_instance(set: &PropertySet, connected: bool, config: &HostConfig, de
         .int1(kOfxImageClipPropConnected, i32::from(connected))
         .dbl_n(kOfxImageEffectPropUnmappedFrameRange, &range)
         .dbl1(kOfxImageEffectPropUnmappedFrameRate, p.frame_rate)
+        .int1(kOfxImageClipPropContinuousSamples, 0);
+}
+
+/// An input clip instance's properties once `source` is connected; `depth` is what the host
+/// maps the source's own depth to before clip preferences.
+pub fn clip_connected(set: &PropertySet, source: &Connection, depth: &str, config: &HostConfig) {
+    let rgba = kOfxImageComponentRGBA.to_str().expect("ASCII");
+    let own_depth = source.depth.as_cstr().to_str().expect("ASCII");
+    let rate = source.frame_rate.unwrap_or(config.project.frame_rate);
+    let range = source.frame_range();
+    Def::new(set)
+        .ro()
+        .int1(kOfxImageClipPropConnected, 1)
+        .str1(kOfxImageEffectPropPixelDepth, depth)
+        .str1(kOfxImageEffectPropComponents, rgba)
+        .str1(kOfxImageClipPropUnmappedPixelDepth, own_depth)
+        .str1(kOfxImageClipPropUnmappedComponents, rgba)
+        .str1(
+            kOfxImageEffectPropPreMultiplication,
+            &source.premultiplication,
+        )
+        .dbl1(kOfxImagePropPixelAspectRatio, source.pixel_aspect_ratio)
+        .dbl1(kOfxImageEffectPropFrameRate, rate)
+        .dbl_n(kOfxImageEffectPropFrameRange, &range)
+        .str1(kOfxImageClipPropFieldOrder, &source.field_order)
+        .dbl_n(kOfxImageEffectPropUnmappedFrameRange, &range)
+        .dbl1(kOfxImageEffectPropUnmappedFrameRate, rate)
         .int1(kOfxImageClipPropContinuousSamples, 0);
 }
 

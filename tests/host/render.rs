@@ -1,9 +1,10 @@
 //! Rendering: Render and Begin/EndSequenceRender, with host-owned output buffers.
 //!
-//! Like Natron, the host asks the region of definition first, allocates an output buffer for
-//! the (scaled) region, registers it as the render target of this thread and time, sends
-//! Render, and afterwards checks that every image fetched was released. Renders are serialised
-//! as the plug-in's `kOfxImageEffectPluginRenderThreadSafety` demands.
+//! Like Natron, the host asks the frames needed (temporal effects only) and the region of
+//! definition first, allocates an output buffer for the (scaled) region, registers it as the
+//! render target of this thread and time, sends Render, and afterwards checks that every image
+//! fetched was released. Renders are serialised as the plug-in's
+//! `kOfxImageEffectPluginRenderThreadSafety` demands.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,10 +14,12 @@ use ofx_sys::*;
 use super::effect::RenderTarget;
 use super::ffi::{lock, lossy};
 use super::image::{BitDepth, ImageBuffer};
+use super::inputs::FramesNeeded;
 use super::instance::Instance;
 use super::plugin::succeeded;
 use super::prop_schema::Def;
 use super::registry;
+use super::source::InputFetch;
 
 /// What to render.
 #[derive(Clone, Debug)]
@@ -74,10 +77,16 @@ pub struct Rendered {
     pub window: OfxRectI,
     /// The region of definition used (canonical coordinates).
     pub rod: OfxRectD,
-    /// Images the plug-in fetched during the render.
+    /// Output images the plug-in fetched during the render.
     pub images_fetched: usize,
-    /// Images it did not release before returning (released by the host afterwards).
+    /// Images (output and input) it did not release before returning (released by the host
+    /// afterwards).
     pub images_unreleased: usize,
+    /// Input images it fetched during the render, in order.
+    pub input_fetches: Vec<InputFetch>,
+    /// The answer to the GetFramesNeeded the host sent before the render: only when the
+    /// plug-in declared temporal clip access and the host supports it.
+    pub frames_needed: Option<FramesNeeded>,
 }
 
 impl Rendered {
@@ -95,6 +104,24 @@ impl Rendered {
     pub fn unwritten(&self) -> usize {
         self.image.poisoned_count(self.window)
     }
+
+    /// How many images of input `clip` the plug-in fetched during the render.
+    pub fn fetches_of(&self, clip: &str) -> usize {
+        self.input_fetches.iter().filter(|f| f.clip == clip).count()
+    }
+
+    /// Input fetches at times GetFramesNeeded did not list (clip, time); empty when the host
+    /// did not ask GetFramesNeeded. Recorded, not enforced: a test decides.
+    pub fn fetched_outside_frames_needed(&self) -> Vec<(String, f64)> {
+        let Some(needed) = &self.frames_needed else {
+            return Vec::new();
+        };
+        self.input_fetches
+            .iter()
+            .filter(|f| !needed.covers(&f.clip, f.time))
+            .map(|f| (f.clip.clone(), f.time))
+            .collect()
+    }
 }
 
 static NEXT_RENDER: AtomicU64 = AtomicU64::new(1);
@@ -111,9 +138,13 @@ pub fn to_pixels(rod: OfxRectD, scale: f64, par: f64) -> OfxRectI {
 }
 
 impl Instance {
-    /// Renders one frame into a fresh host buffer of the Output clip's depth.
+    /// Renders one frame into a fresh host buffer of the Output clip's depth. Like Natron,
+    /// the host first asks GetFramesNeeded when the plug-in declared temporal clip access
+    /// (and this host supports it), then the region of definition.
     pub fn render(&self, req: &RenderRequest) -> Rendered {
         let config = &self.host().config;
+        let frames_needed = (config.temporal_clip_access && self.temporal_access_declared())
+            .then(|| self.ask_frames_needed(req.time));
         let (rod_status, rod) = self.region_of_definition(req.time, req.scale);
         let rod = if succeeded(rod_status) {
             rod
@@ -218,6 +249,11 @@ impl Instance {
                 registry::retire(*handle);
             }
         }
+        let input_fetches = lock(&runtime.input_fetches)
+            .iter()
+            .filter(|f| f.render_id == id)
+            .cloned()
+            .collect();
         Rendered {
             status,
             image: buffer,
@@ -225,6 +261,8 @@ impl Instance {
             rod,
             images_fetched: fetched,
             images_unreleased: unreleased.len(),
+            input_fetches,
+            frames_needed,
         }
     }
 

@@ -197,12 +197,16 @@ fn loader_reports_missing_binaries_and_entry_points() {
         "{not_ofx}"
     );
     let _guard = mock_plugin::exclusive();
-    let binary = host.open_in_process(mock_plugin::get_plugin, 2);
-    assert!(binary.plugin(1).is_err(), "a NULL plug-in is refused");
-    assert!(binary.plugin(2).is_err());
+    // The mock binary has two plug-ins; claim a third, which OfxGetPlugin gives as NULL.
+    let binary = host.open_in_process(mock_plugin::get_plugin, 3);
+    assert!(binary.plugin(2).is_err(), "a NULL plug-in is refused");
+    assert!(binary.plugin(3).is_err());
     assert_eq!(
         binary.identifiers(),
-        vec![mock_plugin::ID.to_str().unwrap().to_owned()]
+        vec![
+            mock_plugin::ID.to_str().unwrap().to_owned(),
+            mock_plugin::FILTER_ID.to_str().unwrap().to_owned()
+        ]
     );
 }
 
