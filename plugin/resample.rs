@@ -54,6 +54,16 @@ pub fn srgb_to_linear(v: f32) -> f32 {
     }
 }
 
+/// sRGB's inverse EOTF (encoding linear light as display values), the inverse of
+/// [`srgb_to_linear`].
+pub fn linear_to_srgb(v: f32) -> f32 {
+    if v <= 0.003_130_8 {
+        v * 12.92
+    } else {
+        1.055 * v.powf(1.0 / 2.4) - 0.055
+    }
+}
+
 /// A rectangle in canvas pixels: x, y (top-left), width, height.
 type Rect = (usize, usize, usize, usize);
 
@@ -281,6 +291,14 @@ mod tests {
         )
         .expect("ok");
         assert!((c.rgba[0] - 0.2140).abs() < 1e-3, "{}", c.rgba[0]);
+    }
+
+    #[test]
+    fn the_srgb_curves_invert_each_other() {
+        for i in 0..=100 {
+            let v = i as f32 / 100.0;
+            assert!((linear_to_srgb(srgb_to_linear(v)) - v).abs() < 1e-5, "{v}");
+        }
     }
 
     #[test]

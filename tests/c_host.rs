@@ -132,7 +132,8 @@ fn run_smoke_host(exe: &Path, plugin: &Path, set_host: bool) -> Run {
 }
 
 fn check_run(run: &Run, set_host: bool) {
-    assert_eq!(run.get("number_of_plugins"), "1");
+    // Text to Video (first) and Video to Video.
+    assert_eq!(run.get("number_of_plugins"), "2");
     assert_eq!(run.get("pluginIdentifier"), PLUGIN_ID);
     assert_eq!(run.get("pluginApi"), "OfxImageEffectPluginAPI");
     assert_eq!(run.get("apiVersion"), "1");

@@ -5,7 +5,9 @@
 //! random order, at half scale and at three depths, cancelled through the progress suite,
 //! broken with a missing model folder and recovered, fed bad input (an empty and a
 //! 10,000-character prompt, a device this build lacks, times outside the clip, a damaged
-//! disk-cache file), purged, destroyed and unloaded.
+//! disk-cache file), purged, destroyed and unloaded. Issue 13: Retiming (Blend between model
+//! frames, Hold repeating them, at 8 fps on 24) and Generate on render (Off shows a slate until
+//! Generate; Auto generates for the bundled model and follows the last generation's time).
 //!
 //! Needs: the plug-in cdylib (built with this test, or `$PROMPTREEL_OFX_BINARY`, or the
 //! bundle), ONNX Runtime at `target/onnxruntime/libonnxruntime.so` (or
@@ -34,6 +36,10 @@ use rand::seq::SliceRandom;
 
 const PLUGIN_ID: &str = "org.promptreel.TextToVideo";
 const OK: OfxStatus = kOfxStatOK;
+/// Generate on render's options.
+const ON_RENDER_AUTO: i32 = 0;
+const ON_RENDER_ON: i32 = 1;
+const ON_RENDER_OFF: i32 = 2;
 
 /// The plug-in keeps its host in process-wide state, as every OpenFX plug-in does: one
 /// scenario at a time.
@@ -214,6 +220,8 @@ fn check_description(plugin: &host::Plugin) {
         ("modelFolder", "OfxParamTypeString"),
         ("device", "OfxParamTypeChoice"),
         ("outputColour", "OfxParamTypeChoice"),
+        ("retiming", "OfxParamTypeChoice"),
+        ("generateOnRender", "OfxParamTypeChoice"),
         ("generate", "OfxParamTypePushButton"),
         ("status", "OfxParamTypeString"),
     ];
@@ -263,6 +271,19 @@ fn check_description(plugin: &host::Plugin) {
     };
     assert_eq!(options("fit"), 3);
     assert_eq!(options("outputColour"), 2);
+    assert_eq!(options("retiming"), 2);
+    let default = |name| {
+        plugin
+            .param_props(Context::Generator, name)
+            .and_then(|p| p.int(kOfxParamPropDefault))
+    };
+    assert_eq!(default("retiming"), Some(1), "Retiming defaults to Blend");
+    assert_eq!(options("generateOnRender"), 3);
+    assert_eq!(
+        default("generateOnRender"),
+        Some(ON_RENDER_AUTO),
+        "Generate on render defaults to Auto"
+    );
     assert!(options("device") >= 2 && options("resolution") >= 1 && options("scheduler") >= 1);
 }
 
@@ -282,6 +303,10 @@ fn apply(inst: &Instance, plugin: &host::Plugin, g: &Generation) {
         ("resolution", Value::Int(g.resolution)),
         ("fit", Value::Int(g.fit)),
         ("outputColour", Value::Int(g.output_colour)),
+        ("retiming", Value::Int(g.retiming)),
+        // The behaviour these scenarios were written for (a render generates); the Auto
+        // default and Off have their own tests.
+        ("generateOnRender", Value::Int(ON_RENDER_ON)),
     ];
     for (name, value) in edits {
         let status = inst.set_param(name, value);
@@ -670,6 +695,7 @@ fn scenario(config: HostConfig, seed: i32) {
         resolution: 0,
         fit: 0,
         output_colour: 0,
+        retiming: 1,
     };
     let inst = Arc::new(
         plugin
@@ -941,6 +967,7 @@ fn a_wan_model_in_the_generator_context() {
         resolution: 0,
         fit: 0,
         output_colour: 0,
+        retiming: 1,
     };
     // Wan runs at its own rate; the clip is retimed to the host's
     let case = FamilyCase {
@@ -972,6 +999,7 @@ fn an_ltx_model_in_the_generator_context_runs_at_the_host_frame_rate() {
         resolution: 0,
         fit: 0,
         output_colour: 0,
+        retiming: 1,
     };
     // made at the host's rate: one model frame per host frame, 9 in all
     let case = FamilyCase {
@@ -981,4 +1009,364 @@ fn an_ltx_model_in_the_generator_context_runs_at_the_host_frame_rate() {
         clip_rate: config.project.frame_rate,
     };
     family_in_generator(config, g, case);
+}
+
+/// A plug-in binary loaded into a host configured as `config`, loaded and described.
+struct Loaded {
+    host: Host,
+    binary: host::Binary,
+    plugin: host::Plugin,
+}
+
+impl Loaded {
+    fn new(config: HostConfig) -> Self {
+        let host = Host::new(config);
+        let binary = host.open(plugin_binary()).expect("loads");
+        if let Some(status) = binary.set_host_status() {
+            assert!(succeeded(status), "OfxSetHost answered {status}");
+        }
+        let plugin = binary.find(PLUGIN_ID).expect("the plug-in");
+        assert_eq!(plugin.load(), OK);
+        assert_eq!(plugin.describe(), OK);
+        for context in [Context::Generator, Context::General] {
+            assert_eq!(plugin.describe_in_context(context), OK, "{context:?}");
+        }
+        Self {
+            host,
+            binary,
+            plugin,
+        }
+    }
+
+    /// Unloads and closes the binary; no protocol violation may have happened.
+    fn close(self) {
+        assert_eq!(self.plugin.unload(), OK);
+        drop(self.plugin);
+        self.binary.close().expect("dlclose");
+        assert!(
+            self.host.violations().is_empty(),
+            "protocol violations: {:#?}",
+            self.host.violations()
+        );
+    }
+}
+
+/// The pixels of a render at `time`, which must succeed.
+fn pixels_at(inst: &Instance, time: f64) -> Vec<[f32; 4]> {
+    let r = inst.render(&RenderRequest::at(time));
+    assert_eq!(r.status, OK, "render at {time}");
+    assert_eq!(r.unwritten(), 0, "render at {time}: pixels left unwritten");
+    r.pixels()
+}
+
+/// Checks that every value of `mid` lies between the same values of `a` and `b` (within
+/// `tolerance`), equals `a + (b - a) * weight` where neither neighbour was clamped, and lies
+/// strictly between them for some values where they differ.
+fn lies_between(a: &[[f32; 4]], mid: &[[f32; 4]], b: &[[f32; 4]], weight: f32, what: &str) {
+    let tolerance = 1e-5;
+    let mut strictly = 0;
+    for (i, ((p, m), q)) in a.iter().zip(mid).zip(b).enumerate() {
+        for c in 0..4 {
+            let (lo, hi) = (p[c].min(q[c]), p[c].max(q[c]));
+            assert!(
+                m[c] >= lo - tolerance && m[c] <= hi + tolerance,
+                "{what}: pixel {i} channel {c} = {} is not between {} and {}",
+                m[c],
+                p[c],
+                q[c]
+            );
+            if hi - lo > 0.01 && m[c] > lo + 1e-4 && m[c] < hi - 1e-4 {
+                strictly += 1;
+            }
+            let unclamped = |v: f32| v > 1e-3 && v < 1.0 - 1e-3;
+            if unclamped(p[c]) && unclamped(q[c]) {
+                let lerp = p[c] + (q[c] - p[c]) * weight;
+                assert!(
+                    (m[c] - lerp).abs() < 1e-4,
+                    "{what}: pixel {i} channel {c} = {}, the blend at {weight} is {lerp}",
+                    m[c]
+                );
+            }
+        }
+    }
+    assert!(
+        strictly > 0,
+        "{what}: no value lies strictly between the neighbouring frames"
+    );
+}
+
+/// Issue 13: an 8 fps clip on a 24 fps timeline. Blend (the default) shows, between two model
+/// frames, their mix by position (per pixel between the neighbours, a third and two thirds of
+/// the way); Hold shows the model frames exactly, each three times. The clip is generated once:
+/// Retiming is not part of its key.
+#[test]
+fn retiming_blends_between_model_frames_or_holds_them() {
+    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let cache_dir = prepare_environment();
+    let loaded = Loaded::new(HostConfig::natron_like());
+    let plugin = &loaded.plugin;
+    let mut g = Generation {
+        model_dir: tiny_model(),
+        prompt: "a blue square sliding across a grey floor".into(),
+        negative: String::new(),
+        seed: 31337,
+        steps: 2,
+        frames: 4,
+        guidance: 7.5,
+        scheduler: 0,
+        resolution: 0,
+        fit: 0,
+        output_colour: 0,
+        retiming: 1,
+    };
+    let host_rate = loaded.host.config().project.frame_rate;
+    assert_eq!((model_fps(&g.model_dir), host_rate), (8.0, 24.0));
+    let inst = plugin
+        .create_instance(Context::Generator)
+        .expect("instance");
+    assert_eq!(
+        inst.param("retiming").and_then(|v| v.as_int()),
+        Some(1),
+        "a new instance blends"
+    );
+    apply(&inst, plugin, &g);
+    generate_and_render(&inst, "Blend");
+    let files = cache_files(cache_dir);
+
+    let frames: Vec<Vec<[f32; 4]>> = (0..=6).map(|t| pixels_at(&inst, f64::from(t))).collect();
+    for t in 0..=6 {
+        let r = inst.render(&RenderRequest::at(f64::from(t)));
+        compare_with_engine(&g, &inst, &r, f64::from(t), 1.0);
+    }
+    assert!(frames[0] != frames[3], "the model frames differ");
+    for (first, next) in [(0, 3), (3, 6)] {
+        for step in 1..3 {
+            let t = first + step;
+            let weight = step as f32 / 3.0;
+            let what = format!("Blend at host frame {t}");
+            lies_between(&frames[first], &frames[t], &frames[next], weight, &what);
+        }
+    }
+    assert!(frames[1] != frames[2], "a third and two thirds differ");
+
+    g.retiming = 0;
+    assert!(succeeded(inst.set_param("retiming", Value::Int(0))));
+    for (t, shown) in [(1, 0), (2, 0), (4, 3), (5, 3)] {
+        assert!(
+            pixels_at(&inst, f64::from(t)) == frames[shown],
+            "Hold at host frame {t} shows host frame {shown}'s model frame"
+        );
+        let r = inst.render(&RenderRequest::at(f64::from(t)));
+        compare_with_engine(&g, &inst, &r, f64::from(t), 1.0);
+    }
+    assert_eq!(
+        cache_files(cache_dir),
+        files,
+        "Retiming only changes the display: no clip is generated again"
+    );
+    assert!(
+        !contains_ci(&inst.param_str("status"), "not generated"),
+        "{}",
+        inst.param_str("status")
+    );
+    assert_eq!(inst.destroy(), OK);
+    loaded.close();
+}
+
+/// Whether `pixels` are a slate: opaque, mostly dark, with some bright (text) pixels.
+fn assert_slate(pixels: &[[f32; 4]], what: &str) {
+    assert!(
+        pixels.iter().all(|p| p[3] == 1.0),
+        "{what}: a slate is opaque"
+    );
+    let mean = pixels.iter().map(|p| p[0] + p[1] + p[2]).sum::<f32>() / (3 * pixels.len()) as f32;
+    assert!(mean < 0.25, "{what}: a slate is dark (mean {mean})");
+    let bright = pixels.iter().filter(|p| p[0] > 0.6).count();
+    assert!(
+        bright > 20,
+        "{what}: a slate shows text ({bright} bright pixels)"
+    );
+}
+
+/// Records in the plug-in's generation-time file (in its cache folder) that `model_dir` on
+/// `device` took `seconds` the last time, as another host sharing the folder would.
+fn write_generation_time(cache_dir: &Path, model_dir: &Path, device: &str, seconds: f64) {
+    let (_, identity) = promptreel_engine::package::identity(model_dir).expect("identity");
+    let file = cache_dir.join("generation-times.json");
+    let mut record: serde_json::Value = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_else(|| serde_json::json!({ "format": 1, "last_seconds": {} }));
+    record["last_seconds"][identity.as_str()][device] = serde_json::json!(seconds);
+    std::fs::write(&file, record.to_string()).expect("write the record");
+}
+
+/// Issue 13, Generate on render Off: frames not generated show a slate (dark, the prompt and
+/// "Not generated yet: press Generate"); nothing is generated (no progress, no cache file) until
+/// Generate, after which the clip renders, also from the disk after a purge.
+#[test]
+fn generate_on_render_off_renders_a_slate_until_generate() {
+    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let cache_dir = prepare_environment();
+    let loaded = Loaded::new(HostConfig::natron_like());
+    let g = Generation {
+        model_dir: tiny_model(),
+        prompt: "a green kite over a sandy beach".into(),
+        negative: String::new(),
+        seed: 4242,
+        steps: 2,
+        frames: 4,
+        guidance: 7.5,
+        scheduler: 0,
+        resolution: 0,
+        fit: 0,
+        output_colour: 0,
+        retiming: 1,
+    };
+    let inst = loaded
+        .plugin
+        .create_instance(Context::Generator)
+        .expect("instance");
+    apply(&inst, &loaded.plugin, &g);
+    assert!(succeeded(
+        inst.set_param("generateOnRender", Value::Int(ON_RENDER_OFF))
+    ));
+    let status = inst.param_str("status");
+    assert_eq!(
+        status, "Not generated yet: press Generate (Generate on render is Off)",
+        "Status before generating"
+    );
+    loaded.host.clear_records();
+    let before = cache_files(cache_dir);
+    for time in [0.0, 5.0, 100.0] {
+        assert_slate(&pixels_at(&inst, time), &format!("Off, frame {time}"));
+    }
+    let half = inst.render(&RenderRequest::at(1.0).scaled(0.5));
+    assert_eq!(half.status, OK);
+    assert_slate(&half.pixels(), "Off, half scale");
+    assert_eq!(cache_files(cache_dir), before, "a slate generates nothing");
+    assert!(
+        loaded.host.progress_events().is_empty(),
+        "a slate runs no engine: {:?}",
+        loaded.host.progress_events()
+    );
+
+    generate_and_render(&inst, "Generate with Off");
+    assert_eq!(cache_files(cache_dir).len(), before.len() + 1);
+    for t in 0..4 {
+        let r = inst.render(&RenderRequest::at(f64::from(t)));
+        assert_eq!(r.status, OK);
+        compare_with_engine(&g, &inst, &r, f64::from(t), 1.0);
+    }
+    // A generated clip renders with Off from the disk cache too.
+    assert!(succeeded(inst.purge_caches()));
+    let r = inst.render(&RenderRequest::at(2.0));
+    compare_with_engine(&g, &inst, &r, 2.0, 1.0);
+
+    // Other settings: not generated, a slate again, and the Status line says so.
+    assert!(succeeded(inst.set_param("seed", Value::Int(g.seed + 1))));
+    assert!(
+        inst.param_str("status")
+            .starts_with("Not generated yet: press Generate")
+    );
+    assert_slate(&pixels_at(&inst, 0.0), "Off, another seed");
+    // Back to the generated seed: the Status line says it is cached.
+    assert!(succeeded(inst.set_param("seed", Value::Int(g.seed))));
+    let status = inst.param_str("status");
+    assert!(
+        !contains_ci(&status, "not generated"),
+        "the clip is cached: {status:?}"
+    );
+    assert_eq!(inst.destroy(), OK);
+    loaded.close();
+}
+
+/// Issue 13, Generate on render Auto (the default): with no record the bundled model generates
+/// on render; another model whose last clip on this device took 3 min 12 s does not (a slate,
+/// and the Status line says why), until a fast generation is recorded.
+#[test]
+fn generate_on_render_auto_follows_the_bundled_model_and_the_last_time() {
+    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let cache_dir = prepare_environment();
+    let loaded = Loaded::new(HostConfig::natron_like());
+    let bundled = Generation {
+        model_dir: workspace().join("bundle/models/default"),
+        prompt: "a red ball moving right on a black background".into(),
+        negative: String::new(),
+        seed: 5150,
+        steps: 2,
+        frames: 0,
+        guidance: 7.5,
+        scheduler: 0,
+        resolution: 0,
+        fit: 0,
+        output_colour: 0,
+        retiming: 1,
+    };
+    let inst = loaded
+        .plugin
+        .create_instance(Context::Generator)
+        .expect("instance");
+    apply(&inst, &loaded.plugin, &bundled);
+    assert!(succeeded(
+        inst.set_param("generateOnRender", Value::Int(ON_RENDER_AUTO))
+    ));
+    let status = inst.param_str("status");
+    assert_eq!(
+        status,
+        "Not generated yet: rendering a frame generates it (Generate on render is On for the \
+         bundled model)"
+    );
+    let before = cache_files(cache_dir);
+    loaded.host.clear_records();
+    let r = inst.render(&RenderRequest::at(0.0));
+    assert_eq!(r.status, OK);
+    compare_with_engine(&bundled, &inst, &r, 0.0, 1.0);
+    assert_eq!(cache_files(cache_dir).len(), before.len() + 1, "generated");
+    assert!(!loaded.host.progress_events().is_empty(), "with progress");
+
+    // The tiny model, last seen taking 3 min 12 s on the CPU (another host wrote the record).
+    write_generation_time(cache_dir, &tiny_model(), "cpu", 192.0);
+    let g = Generation {
+        model_dir: tiny_model(),
+        seed: 6160,
+        frames: 4,
+        ..bundled.clone()
+    };
+    let edits = [
+        ("modelFolder", Value::str(g.model_dir.to_string_lossy())),
+        ("frames", Value::Int(g.frames)),
+        ("seed", Value::Int(g.seed)),
+    ];
+    assert!(succeeded(inst.set_params(&edits)));
+    let status = inst.param_str("status");
+    assert_eq!(
+        status,
+        "Not generated yet: press Generate (Generate on render is Off because the last clip \
+         took 3 min 12 s)"
+    );
+    let before = cache_files(cache_dir);
+    assert_slate(&pixels_at(&inst, 0.0), "Auto after a slow clip");
+    assert_eq!(cache_files(cache_dir), before, "a slate generates nothing");
+
+    // Generate records a fast clip; the next settings generate on render.
+    generate_and_render(&inst, "Generate with Auto");
+    assert!(succeeded(inst.set_param("seed", Value::Int(g.seed + 1))));
+    let status = inst.param_str("status");
+    assert!(
+        status.starts_with(
+            "Not generated yet: rendering a frame generates it (Generate on render is On \
+             because the last clip took"
+        ),
+        "{status:?}"
+    );
+    let r = inst.render(&RenderRequest::at(1.0));
+    let next = Generation {
+        seed: g.seed + 1,
+        ..g.clone()
+    };
+    compare_with_engine(&next, &inst, &r, 1.0, 1.0);
+    assert_eq!(cache_files(cache_dir).len(), before.len() + 2);
+    assert_eq!(inst.destroy(), OK);
+    loaded.close();
 }

@@ -7,6 +7,7 @@
 //!   Resources/org.promptreel.TextToVideo.png, .svg   the icon
 //!   Resources/models/default/                          the bundled model package
 //!   Resources/licenses/onnxruntime/                    ONNX Runtime's licence and notices
+//!   Resources/licenses/fonts/DejaVuSans-LICENSE.txt    the licence of the font the plugin embeds
 //!   Linux-x86-64/Promptreel.ofx                        the plugin (MacOS/ or Win64/ elsewhere)
 //!   Linux-x86-64/libonnxruntime.so                     ONNX Runtime, loaded by absolute path
 //! ```
@@ -50,6 +51,12 @@ pub const LICENSES_DIR: &str = "licenses";
 /// ONNX Runtime's licence files, found next to its library and shipped in
 /// `Contents/Resources/licenses/onnxruntime/`.
 pub const ORT_LICENSE_FILES: [&str; 2] = ["LICENSE", "ThirdPartyNotices.txt"];
+
+/// Where the licence of the font the plugin embeds (DejaVu Sans, drawn on the slate of a frame
+/// not generated yet) ships, under [`LICENSES_DIR`].
+pub const FONT_LICENSE_FILE: &str = "fonts/DejaVuSans-LICENSE.txt";
+/// That licence's text, from beside the font in the plugin's sources.
+const FONT_LICENSE: &str = include_str!("../../plugin/assets/DejaVuSans-LICENSE.txt");
 
 /// A bundling error: what failed, on which path.
 #[derive(Debug)]
@@ -145,7 +152,8 @@ pub struct Assembled {
     pub warning: Option<String>,
     /// The GPU runtime inside, for a GPU flavour.
     pub gpu: Option<AssembledGpu>,
-    /// The licence files inside ([`LICENSES_DIR`]): ONNX Runtime's, then the NVIDIA libraries'.
+    /// The licence files inside ([`LICENSES_DIR`]): ONNX Runtime's, the embedded font's
+    /// ([`FONT_LICENSE_FILE`]), then the NVIDIA libraries'.
     pub licenses: Vec<PathBuf>,
 }
 
@@ -358,6 +366,12 @@ fn assemble_with(inputs: &Inputs, gpu: Option<&GpuRuntime>, objcopy: &OsStr) -> 
         fs::copy(&src, &dst).context("copy", &src)?;
         licenses.push(dst);
     }
+    let font_license = licenses_dir.join(FONT_LICENSE_FILE);
+    if let Some(dir) = font_license.parent() {
+        fs::create_dir_all(dir).context("create", dir)?;
+    }
+    fs::write(&font_license, FONT_LICENSE).context("write", &font_license)?;
+    licenses.push(font_license);
     // The paths as they will be once the bundle is in place.
     let moved = |v: Vec<PathBuf>| -> Vec<PathBuf> {
         v.iter()
@@ -642,12 +656,16 @@ mod tests {
         found
     }
 
-    /// `(path under licenses/, text)` of the stand-in ONNX Runtime licence files of `what`.
+    /// `(path under licenses/, text)` of the stand-in ONNX Runtime licence files of `what`,
+    /// and of the embedded font's licence.
     fn expected_ort_licenses(what: &str) -> Vec<(String, String)> {
-        ORT_LICENSE_FILES
+        let mut expected: Vec<(String, String)> = ORT_LICENSE_FILES
             .iter()
             .map(|n| (format!("onnxruntime/{n}"), format!("{what} {n}")))
-            .collect()
+            .collect();
+        expected.push((FONT_LICENSE_FILE.to_string(), FONT_LICENSE.to_string()));
+        expected.sort();
+        expected
     }
 
     #[test]
@@ -761,8 +779,16 @@ mod tests {
             b"runtime"
         );
         assert_eq!(bundled_licenses(&made), expected_ort_licenses("cpu"));
-        let inside = made.bundle.join("Contents/Resources/licenses/onnxruntime");
-        assert_eq!(made.licenses, ORT_LICENSE_FILES.map(|n| inside.join(n)));
+        let licenses = made.bundle.join("Contents/Resources/licenses");
+        let mut listed: Vec<PathBuf> = ORT_LICENSE_FILES
+            .map(|n| licenses.join("onnxruntime").join(n))
+            .to_vec();
+        listed.push(licenses.join(FONT_LICENSE_FILE));
+        assert_eq!(made.licenses, listed);
+        assert!(
+            FONT_LICENSE.contains("Bitstream Vera") && FONT_LICENSE.contains("DejaVu"),
+            "the font's licence text"
+        );
     }
 
     #[test]

@@ -62,6 +62,17 @@ pub enum Origin {
     Waited,
 }
 
+/// What [`ClipCache::peek`] found.
+#[derive(Clone, Debug)]
+pub enum Peek {
+    /// In memory (or just finished by another thread).
+    Memory(Arc<CachedClip>),
+    /// A file on disk.
+    Disk,
+    /// Nowhere.
+    Missing,
+}
+
 /// Counters for tests and the status line.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct CacheStats {
@@ -178,6 +189,25 @@ impl ClipCache {
         let clip = Arc::new(self.load_from_disk(key)?);
         self.remember(*key, Arc::clone(&clip));
         Some(clip)
+    }
+
+    /// Where the clip for `key` is, without reading a file, generating or waiting: for a
+    /// Status line. A clip on disk is only known to have a file (not that it is intact).
+    #[must_use]
+    pub fn peek(&self, key: &ClipKey) -> Peek {
+        {
+            let mut inner = self.inner.lock();
+            if let Some(clip) = inner.memory.get(key) {
+                return Peek::Memory(clip);
+            }
+            if let Some(clip) = inner.flights.get(key).and_then(|f| f.finished_clip()) {
+                return Peek::Memory(clip);
+            }
+        }
+        match &self.disk {
+            Some(disk) if disk.path_for(key).is_file() => Peek::Disk,
+            _ => Peek::Missing,
+        }
     }
 
     /// Single flight: returns the cached clip, or runs `generate` exactly once per key across

@@ -561,3 +561,24 @@ fn default_disk_dir_prefers_the_environment() {
     // The real lookup does not panic, whatever the environment.
     let _ = ClipCache::default_disk_dir();
 }
+
+#[test]
+fn peek_finds_memory_and_disk_without_reading_or_generating() {
+    use crate::cache::Peek;
+    let dir = TestDir::new("peek");
+    let cache = ClipCache::new(64 * MB, Some(dir.clips()));
+    assert!(matches!(cache.peek(&key("a")), Peek::Missing));
+    let (clip, _) = cache
+        .get_or_generate(&key("a"), || Ok::<_, String>(make_clip(1)))
+        .unwrap();
+    assert!(matches!(cache.peek(&key("a")), Peek::Memory(c) if Arc::ptr_eq(&c, &clip)));
+    cache.purge_memory();
+    assert!(matches!(cache.peek(&key("a")), Peek::Disk));
+    let stats = cache.stats();
+    assert_eq!(
+        (stats.disk_hits, stats.generations),
+        (0, 1),
+        "peek reads nothing"
+    );
+    assert!(matches!(cache.peek(&key("b")), Peek::Missing));
+}

@@ -6,9 +6,11 @@ use std::sync::{Arc, OnceLock};
 
 use promptreel_engine::{self as engine, Device, ErrorKind, Observer, SessionOptions};
 
-use super::params::Values;
+use super::on_render::{self, OnRender};
+use super::params::{Mode, Values};
 use crate::cache::{CachedClip, ClipCache, ClipKey, Origin};
 use crate::ofx::{OfxError, OfxResult, Status, plugin_binary_dir};
+use crate::resample::Fit;
 
 /// Bytes of clips kept in memory across all instances.
 const MEMORY_LIMIT: usize = 2 << 30;
@@ -34,14 +36,20 @@ pub fn model_dir(values: &Values) -> OfxResult<PathBuf> {
     if let Some(p) = std::env::var_os("PROMPTREEL_MODEL").filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));
     }
-    let bundled = plugin_binary_dir().map(|d| d.join("../Resources/models/default"));
-    match bundled {
-        Some(d) if d.join("promptreel.json").is_file() => Ok(d),
-        _ => Err(OfxError::failed(
+    match bundled_dir() {
+        Some(d) => Ok(d),
+        None => Err(OfxError::failed(
             "Promptreel's bundled model is missing; reinstall the plugin or set Model folder to a \
              model package folder",
         )),
     }
+}
+
+/// The model package inside the bundle this binary lies in, if there is one.
+fn bundled_dir() -> Option<PathBuf> {
+    plugin_binary_dir()
+        .map(|d| d.join("../Resources/models/default"))
+        .filter(|d| d.join("promptreel.json").is_file())
 }
 
 /// The ONNX Runtime library to load: `$PROMPTREEL_ORT_LIB` when the user set it, else the one
@@ -84,6 +92,33 @@ pub struct Plan {
     pub fps: f64,
     /// Values moved to what the model can make ("Frames 8 -> 9: ..."), for the Status line.
     pub notes: Vec<String>,
+    /// The model package's identity (what the generation-time record is keyed by).
+    pub identity: String,
+    /// Whether the package is the one the bundle ships.
+    pub bundled: bool,
+    /// The package's name and family, and whether it has a VAE encoder (Video to Video's
+    /// checks).
+    pub model_name: String,
+    pub family: engine::package::FamilyName,
+    pub has_vae_encoder: bool,
+    /// What the key hashes, without the Source (Video to Video binds that later).
+    key_parts: Vec<(String, String)>,
+    /// Video to Video: the hash of the Source pixels in the key (`None` until bound).
+    pub source_hash: Option<String>,
+}
+
+impl Plan {
+    /// Video to Video: puts the hash of the Source pixels the clip is made from into the key.
+    pub fn bind_source(&mut self, hash: String) {
+        let mut parts: Vec<(&str, &str)> = self
+            .key_parts
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        parts.push(("source", hash.as_str()));
+        self.key = ClipKey::from_parts(&parts);
+        self.source_hash = Some(hash);
+    }
 }
 
 /// Resolves the model and builds the key. Reads only the manifest: no ONNX Runtime.
@@ -155,7 +190,25 @@ pub fn plan(values: &Values) -> OfxResult<Plan> {
     if let Some(f) = &frame_rate {
         parts.push(("frame_rate", f.as_str()));
     }
+    // Video to Video: what it makes of the Source (whose pixels are bound later, see
+    // `Plan::bind_source`). The fit belongs here: the Source is fitted to the model's size.
+    let strength = values
+        .video
+        .map(|v| (v.strength as f32).to_bits().to_string());
+    if let Some(v) = &values.video {
+        parts.push(("effect", "video-to-video"));
+        parts.push(("mode", v.mode.key_name()));
+        if let (Mode::Restyle, Some(s)) = (v.mode, &strength) {
+            parts.push(("strength", s.as_str()));
+        }
+        parts.push(("fit", fit_name(values.fit)));
+    }
     let key = ClipKey::from_parts(&parts);
+    let bundled = is_bundled(&manifest) || is_bundled_dir(&model_dir);
+    let key_parts = parts
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
     let fps = r.frame_rate.map_or(manifest.native.fps, f64::from);
     Ok(Plan {
         values,
@@ -164,7 +217,63 @@ pub fn plan(values: &Values) -> OfxResult<Plan> {
         frames,
         fps,
         notes: snapped.notes,
+        bundled,
+        identity,
+        model_name: manifest.name.clone(),
+        family: manifest.family,
+        has_vae_encoder: manifest.vae_encoder.is_some(),
+        key_parts,
+        source_hash: None,
     })
+}
+
+/// A fit's name in the key.
+fn fit_name(fit: Fit) -> &'static str {
+    match fit {
+        Fit::Fit => "fit",
+        Fit::Fill => "fill",
+        Fit::Stretch => "stretch",
+    }
+}
+
+/// The bundled model's manifest, as the bundle ships it (`bundle/models/default`).
+const BUNDLED_MANIFEST: &str = include_str!("../../bundle/models/default/promptreel.json");
+
+/// Whether `manifest` is the model the bundle ships (this repository's): the same name and
+/// version.
+pub fn is_bundled(manifest: &engine::package::Manifest) -> bool {
+    static BUNDLED: OnceLock<Option<(String, String)>> = OnceLock::new();
+    let bundled = BUNDLED.get_or_init(|| {
+        let v: serde_json::Value = serde_json::from_str(BUNDLED_MANIFEST).ok()?;
+        let text = |k: &str| v.get(k)?.as_str().map(str::to_owned);
+        Some((text("name")?, text("version")?))
+    });
+    bundled
+        .as_ref()
+        .is_some_and(|(name, version)| *name == manifest.name && *version == manifest.version)
+}
+
+/// Whether `dir` is the model package of the bundle this binary lies in (whatever model that
+/// bundle ships).
+fn is_bundled_dir(dir: &std::path::Path) -> bool {
+    let canonical = |d: &std::path::Path| d.canonicalize().ok();
+    bundled_dir()
+        .and_then(|b| canonical(&b))
+        .is_some_and(|b| canonical(dir).is_some_and(|d| d == b))
+}
+
+/// The clip for `plan` if it is in memory or on disk (never generates, never waits).
+pub fn cached(plan: &Plan) -> Option<Arc<CachedClip>> {
+    clip_cache().get(&plan.key)
+}
+
+/// Whether a render may generate the clip for `plan`, and why.
+pub fn on_render_decision(plan: &Plan) -> on_render::Decision {
+    let last = match plan.values.on_render {
+        OnRender::Auto => on_render::record().last(&plan.identity, plan.values.device),
+        _ => None,
+    };
+    on_render::decide(plan.values.on_render, last, plan.bundled)
 }
 
 /// The Status line after a generation the user cancelled.
@@ -196,6 +305,17 @@ pub fn obtain(plan: &Plan, observer: &mut dyn Observer) -> OfxResult<(Arc<Cached
 
 /// Runs the engine for `plan`.
 fn run(plan: &Plan, observer: &mut dyn Observer) -> OfxResult<CachedClip> {
+    // NOTE: Video to Video's key names Source pixels; generating without them would cache a
+    // clip under a key that does not describe it.
+    let request = &plan.values.request;
+    if plan.values.video.is_some()
+        && (plan.source_hash.is_none() || (request.video.is_none() && request.image.is_none()))
+    {
+        return Err(OfxError::failed(
+            "Promptreel hit an internal error (the Source was not read before generating); \
+             please report it",
+        ));
+    }
     let device = Device::parse(plan.values.device).map_err(engine_error)?;
     let options = SessionOptions {
         device,
@@ -203,9 +323,13 @@ fn run(plan: &Plan, observer: &mut dyn Observer) -> OfxResult<CachedClip> {
         ..Default::default()
     };
     let ort_lib = ort_library()?;
+    // Wall time as the user waits it, model loading included: what Generate on render's Auto
+    // decides by.
+    let started = std::time::Instant::now();
     let model =
         engine::registry::get(&plan.model_dir, options, Some(&ort_lib)).map_err(engine_error)?;
     let video = engine::generate(&model, &plan.values.request, observer).map_err(engine_error)?;
+    on_render::record().set(&plan.identity, plan.values.device, started.elapsed());
     let mut summary = format!(
         "{} frames, {}x{}, {}, {:.1} s",
         video.frame_count,
@@ -226,4 +350,24 @@ fn run(plan: &Plan, observer: &mut dyn Observer) -> OfxResult<CachedClip> {
         fps: video.fps,
         summary,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn manifest(dir: &str) -> engine::package::Manifest {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        engine::package::Manifest::read(&dir).expect("manifest")
+    }
+
+    #[test]
+    fn the_bundled_model_is_recognised_by_name_and_version() {
+        assert!(is_bundled(&manifest("bundle/models/default")));
+        assert!(!is_bundled(&manifest("onnx/tests/data/tiny-unet3d")));
+        let mut renamed = manifest("bundle/models/default");
+        renamed.version.push_str("-custom");
+        assert!(!is_bundled(&renamed));
+    }
 }

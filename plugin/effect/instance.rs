@@ -1,4 +1,5 @@
-//! Instances: creation, destruction, and reacting to parameter changes (Generate, New seed).
+//! Instances: creation, destruction, and reacting to changes (Generate, New seed, the Status
+//! line as settings or the Source change).
 
 use std::ffi::c_void;
 use std::sync::Arc;
@@ -6,25 +7,43 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use promptreel_engine::{Observer, Progress as EngineProgress};
 
+use parking_lot::Mutex;
+
 use super::generate::{self, Plan};
 use super::params as p;
-use super::render;
-use crate::cache::Origin;
+use super::source::{self, HashMemo};
+use super::{EffectKind, SOURCE_CLIP, render};
+use crate::cache::{Origin, Peek};
 use crate::ofx::{EffectHandle, MessageKind, OfxResult, Progress, PropertySet, Status, sys};
 
 /// Per-instance state (the instance-data pointer holds an `Arc<Instance>`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Instance {
+    /// Which effect this is an instance of.
+    pub kind: EffectKind,
     /// Set while a Generate press is running, so a second press is ignored.
     pub generating: AtomicBool,
     /// Set while one of this instance's threads has a progress bar open.
     pub progress_open: AtomicBool,
+    /// Video to Video: Source frame hashes by image unique identifier (see `source`).
+    pub source_hashes: Mutex<HashMemo>,
+}
+
+impl Instance {
+    pub fn new(kind: EffectKind) -> Self {
+        Self {
+            kind,
+            generating: AtomicBool::new(false),
+            progress_open: AtomicBool::new(false),
+            source_hashes: Mutex::new(HashMemo::new()),
+        }
+    }
 }
 
 /// CreateInstance: attach our state. Always returns OK (some hosts treat "reply default" as
 /// "not created").
-pub fn create(effect: &EffectHandle) -> OfxResult<Status> {
-    let data = Arc::into_raw(Arc::new(Instance::default())) as *mut c_void;
+pub fn create(effect: &EffectHandle, kind: EffectKind) -> OfxResult<Status> {
+    let data = Arc::into_raw(Arc::new(Instance::new(kind))) as *mut c_void;
     effect.set_instance_data(data)?;
     Ok(Status::Ok)
 }
@@ -47,34 +66,102 @@ pub fn state(effect: &EffectHandle) -> Option<Arc<Instance>> {
     crate::instance_data::borrow(ptr)
 }
 
-/// InstanceChanged: the two buttons.
-pub fn changed(effect: &EffectHandle, in_args: Option<&PropertySet>) -> OfxResult<Status> {
+/// InstanceChanged: the two buttons, and the Status line when the clip's settings (or Video to
+/// Video's Source) change.
+pub fn changed(
+    effect: &EffectHandle,
+    in_args: Option<&PropertySet>,
+    kind: EffectKind,
+) -> OfxResult<Status> {
     let Some(args) = in_args else {
         return Ok(Status::ReplyDefault);
     };
-    if args.get_string(sys::kOfxPropType, 0)? != sys::kOfxTypeParameter.to_string_lossy() {
-        return Ok(Status::ReplyDefault);
-    }
+    let what = args.get_string(sys::kOfxPropType, 0)?;
     let name = args.get_string(sys::kOfxPropName, 0)?;
     let time = args.get_double(sys::kOfxPropTime, 0).unwrap_or(0.0);
+    if what == sys::kOfxTypeClip.to_string_lossy() {
+        if kind.reads_source() && name == SOURCE_CLIP.to_string_lossy() {
+            set_status(effect, &clip_state(effect, time, kind));
+            return Ok(Status::Ok);
+        }
+        return Ok(Status::ReplyDefault);
+    }
+    if what != sys::kOfxTypeParameter.to_string_lossy() {
+        return Ok(Status::ReplyDefault);
+    }
     if name == p::NEW_SEED.name {
         let params = effect.params()?;
         params.get(p::SEED.name)?.set_int(fresh_seed())?;
         return Ok(Status::Ok);
     }
     if name == p::GENERATE.name {
-        return press_generate(effect, time);
+        return press_generate(effect, time, kind);
     }
-    if [p::FRAMES.name, p::RESOLUTION.name, p::MODEL.name].contains(&name.as_str()) {
-        // Say at once when the model will make another frame count or size than asked.
-        if let Ok(plan) = render::values_at(effect, time).and_then(|v| generate::plan(&v))
-            && !plan.notes.is_empty()
-        {
-            set_status(effect, &plan.notes.join("; "));
-        }
+    let affects = AFFECTS_CLIP.iter().any(|m| m.name == name)
+        || (kind.reads_source() && AFFECTS_VIDEO_CLIP.iter().any(|m| m.name == name));
+    if affects {
+        // Say at once whether the clip these settings make exists, whether a render would
+        // generate it, and when the model will make another frame count or size than asked.
+        set_status(effect, &clip_state(effect, time, kind));
         return Ok(Status::Ok);
     }
     Ok(Status::ReplyDefault)
+}
+
+/// Video to Video's parameters that change its clip: its own, and those that change how the
+/// Source is read (fitted, encoded).
+const AFFECTS_VIDEO_CLIP: &[&p::Meta] = &[&p::MODE, &p::STRENGTH, &p::FIT, &p::COLOUR];
+
+/// Parameters whose change can change the clip, or whether a render generates it.
+const AFFECTS_CLIP: &[&p::Meta] = &[
+    &p::PROMPT,
+    &p::NEGATIVE,
+    &p::SEED,
+    &p::STEPS,
+    &p::GUIDANCE,
+    &p::GUIDANCE_2,
+    &p::SCHEDULER,
+    &p::FRAMES,
+    &p::RESOLUTION,
+    &p::MODEL,
+    &p::DEVICE,
+    &p::ON_RENDER,
+];
+
+/// The Status line for the settings at `time` before anything is generated: the clip's
+/// summary when it is in memory, that it is in the disk cache, or that it is not generated
+/// and whether a render would generate it (Generate on render); then the plan's notes. A
+/// setting the model cannot use gives its error.
+fn clip_state(effect: &EffectHandle, time: f64, kind: EffectKind) -> String {
+    let planned = render::values_at(effect, time, kind)
+        .and_then(|v| generate::plan(&v))
+        .and_then(|mut plan| {
+            if kind.reads_source() {
+                source::bind(effect, &mut plan, time, false, false)?;
+            }
+            Ok(plan)
+        });
+    let plan = match planned {
+        Ok(plan) => plan,
+        Err(e) => return e.message,
+    };
+    let notes: String = plan.notes.iter().map(|n| format!("; {n}")).collect();
+    let state = match generate::clip_cache().peek(&plan.key) {
+        Peek::Memory(clip) => format!("{} (from cache)", clip.summary),
+        Peek::Disk => "Generated (in the disk cache)".to_string(),
+        Peek::Missing => {
+            let decision = generate::on_render_decision(&plan);
+            if decision.generate {
+                format!(
+                    "Not generated yet: rendering a frame generates it ({})",
+                    decision.why
+                )
+            } else {
+                format!("{} ({})", render::NOT_GENERATED, decision.why)
+            }
+        }
+    };
+    format!("{state}{notes}")
 }
 
 /// A seed from the clock, in the Seed parameter's range.
@@ -180,7 +267,7 @@ fn set_status(effect: &EffectHandle, text: &str) {
 }
 
 /// The Generate button: generate now with a progress bar; report in the Status line.
-fn press_generate(effect: &EffectHandle, time: f64) -> OfxResult<Status> {
+fn press_generate(effect: &EffectHandle, time: f64, kind: EffectKind) -> OfxResult<Status> {
     let instance = state(effect);
     if let Some(i) = &instance
         && i.generating.swap(true, Ordering::SeqCst)
@@ -188,8 +275,16 @@ fn press_generate(effect: &EffectHandle, time: f64) -> OfxResult<Status> {
         return Ok(Status::Ok);
     }
     let result = (|| -> OfxResult<(Plan, Origin, String)> {
-        let values = render::values_at(effect, time)?;
-        let plan = generate::plan(&values)?;
+        let values = render::values_at(effect, time, kind)?;
+        let mut plan = generate::plan(&values)?;
+        if kind.reads_source() {
+            // The frames a generation needs: read once more only when the clip is not in the
+            // cache and the first read hashed frames it remembered without converting them.
+            source::bind(effect, &mut plan, time, false, false)?;
+            if generate::cached(&plan).is_none() && !source::has_frames(&plan) {
+                source::bind(effect, &mut plan, time, false, true)?;
+            }
+        }
         let mut observer = HostProgress::new(effect, "Promptreel: generating", false);
         let (clip, origin) = generate::obtain(&plan, &mut observer)?;
         Ok((plan, origin, clip.summary.clone()))

@@ -3,6 +3,8 @@
 
 use promptreel_engine::GenerateRequest;
 
+use super::EffectKind;
+pub use super::on_render::OnRender;
 use crate::ofx::{OfxError, OfxResult, ParamSet};
 use crate::resample::{Colour, Fit};
 
@@ -109,13 +111,48 @@ meta!(
     "Generate the clip now, with progress and a cancel button."
 );
 meta!(STATUS, "status", "Status", "What the last generation did.");
+meta!(
+    ON_RENDER,
+    "generateOnRender",
+    "Generate on render",
+    "Whether rendering a frame not generated yet starts the generation. On: it does. Off: only \
+     Generate does; until then frames show a slate. Auto: On when this model on this device \
+     made its last clip in under 10 s (with no clip yet: only the bundled model)."
+);
+meta!(
+    RETIMING,
+    "retiming",
+    "Retiming",
+    "How the model's clip plays at another frame rate. Hold: each model frame repeats. Blend: \
+     the two nearest model frames are mixed."
+);
 
-/// Pages and what goes on them.
-pub const PAGES: &[(&str, &str, &[&Meta])] = &[
+meta!(
+    MODE,
+    "mode",
+    "Mode",
+    "Restyle: the Source clip remade as the prompt says (video to video). Animate first frame: a \
+     clip that starts from the Source's first frame (image to video; LTX models)."
+);
+meta!(
+    STRENGTH,
+    "strength",
+    "Strength",
+    "Restyle: how far from the Source to go. 0 keeps the Source, 1 ignores it (only its length \
+     and size remain)."
+);
+
+/// A page: script name, label, parameters.
+pub type Page = (&'static str, &'static str, &'static [&'static Meta]);
+
+/// Text to Video's pages and what goes on them.
+pub const PAGES: &[Page] = &[
     (
         "pagePrompt",
         "Prompt",
-        &[&PROMPT, &NEGATIVE, &SEED, &NEW_SEED, &GENERATE, &STATUS],
+        &[
+            &PROMPT, &NEGATIVE, &SEED, &NEW_SEED, &GENERATE, &ON_RENDER, &STATUS,
+        ],
     ),
     (
         "pageGeneration",
@@ -131,8 +168,29 @@ pub const PAGES: &[(&str, &str, &[&Meta])] = &[
             &DEVICE,
         ],
     ),
-    ("pageOutput", "Output", &[&FIT, &COLOUR]),
+    ("pageOutput", "Output", &[&FIT, &COLOUR, &RETIMING]),
 ];
+
+/// Video to Video's pages: Text to Video's, with Mode and Strength under the prompt.
+pub const VIDEO_PAGES: &[Page] = &[
+    (
+        "pagePrompt",
+        "Prompt",
+        &[
+            &PROMPT, &NEGATIVE, &MODE, &STRENGTH, &SEED, &NEW_SEED, &GENERATE, &ON_RENDER, &STATUS,
+        ],
+    ),
+    PAGES[1],
+    PAGES[2],
+];
+
+/// The pages of `kind`.
+pub fn pages(kind: EffectKind) -> &'static [Page] {
+    match kind {
+        EffectKind::TextToVideo => PAGES,
+        EffectKind::VideoToVideo => VIDEO_PAGES,
+    }
+}
 
 /// Ranges: (min, max, display min, display max, default).
 pub const SEED_RANGE: (i32, i32, i32, i32, i32) = (0, i32::MAX, 0, 99_999, 0);
@@ -140,6 +198,8 @@ pub const STEPS_RANGE: (i32, i32, i32, i32, i32) = (1, 1000, 1, 100, 25);
 pub const FRAMES_RANGE: (i32, i32, i32, i32, i32) = (0, 1024, 0, 128, 0);
 pub const GUIDANCE_RANGE: (f64, f64, f64, f64, f64) = (0.0, 100.0, 0.0, 20.0, 7.5);
 pub const GUIDANCE_2_RANGE: (f64, f64, f64, f64, f64) = (0.0, 100.0, 0.0, 20.0, 0.0);
+/// Video to Video's Strength: diffusers' video-to-video default, 0.6.
+pub const STRENGTH_RANGE: (f64, f64, f64, f64, f64) = (0.0, 1.0, 0.0, 1.0, 0.6);
 
 /// Scheduler options: (label, engine name or None for the model's own).
 pub const SCHEDULERS: &[(&str, Option<&str>)] = &[
@@ -183,6 +243,50 @@ pub const DEVICES: &[(&str, &str)] = &[
 pub const COLOURS: &[(&str, Colour)] =
     &[("sRGB (display)", Colour::Srgb), ("Linear", Colour::Linear)];
 
+pub const ON_RENDER_OPTIONS: &[(&str, OnRender)] = &[
+    ("Auto", OnRender::Auto),
+    ("On", OnRender::On),
+    ("Off", OnRender::Off),
+];
+
+/// What Video to Video makes of its Source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Video to video: the Source's frames, re-made towards the prompt by Strength.
+    Restyle,
+    /// Image to video: a clip starting from the Source's first frame.
+    Animate,
+}
+
+impl Mode {
+    /// The name in the clip's key.
+    pub fn key_name(self) -> &'static str {
+        match self {
+            Self::Restyle => "restyle",
+            Self::Animate => "animate",
+        }
+    }
+}
+
+// NOTE: append new modes, so projects keep their choice.
+pub const MODES: &[(&str, Mode)] = &[
+    ("Restyle (video to video)", Mode::Restyle),
+    ("Animate first frame (image to video)", Mode::Animate),
+];
+
+/// How model frames map onto host frames when the frame rates differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Retiming {
+    /// Each host frame shows the model frame it falls in.
+    Hold,
+    /// Each host frame mixes the two nearest model frames by its position between them.
+    Blend,
+}
+
+pub const RETIMINGS: &[(&str, Retiming)] = &[("Hold", Retiming::Hold), ("Blend", Retiming::Blend)];
+/// Blend: the default (projects saved before the parameter existed get it too).
+pub const RETIMING_DEFAULT: i32 = 1;
+
 /// Everything the parameters say, read at one time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Values {
@@ -192,9 +296,23 @@ pub struct Values {
     pub device: &'static str,
     pub fit: Fit,
     pub colour: Colour,
+    /// How the clip plays at the host's frame rate (display only: not part of the clip's key).
+    pub retiming: Retiming,
+    /// Whether a render may generate (not part of the clip's key).
+    pub on_render: OnRender,
     /// The host's frame rate for the output; models conditioned on the frame rate (LTX) are
     /// run at it, so motion plays at the right speed on the timeline.
     pub host_fps: Option<f64>,
+    /// Video to Video's settings; `None` for Text to Video.
+    pub video: Option<VideoValues>,
+}
+
+/// Video to Video's own parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VideoValues {
+    pub mode: Mode,
+    /// As the parameter says (checked against 0..=1 before use: a host need not clamp).
+    pub strength: f64,
 }
 
 fn choice<T: Copy>(options: &[(&str, T)], index: i32, what: &str) -> OfxResult<T> {
@@ -208,8 +326,8 @@ fn choice<T: Copy>(options: &[(&str, T)], index: i32, what: &str) -> OfxResult<T
 }
 
 impl Values {
-    /// Reads every parameter at `time`.
-    pub fn read(params: &ParamSet, time: f64) -> OfxResult<Self> {
+    /// Reads every parameter of `kind` at `time`.
+    pub fn read(params: &ParamSet, time: f64, kind: EffectKind) -> OfxResult<Self> {
         let int = |m: &Meta| params.get(m.name)?.get_int(time);
         let text = |m: &Meta| params.get(m.name)?.get_string(time);
         let frames = int(&FRAMES)?;
@@ -236,7 +354,16 @@ impl Values {
             device: choice(DEVICES, int(&DEVICE)?, DEVICE.label)?,
             fit: choice(FITS, int(&FIT)?, FIT.label)?,
             colour: choice(COLOURS, int(&COLOUR)?, COLOUR.label)?,
+            retiming: choice(RETIMINGS, int(&RETIMING)?, RETIMING.label)?,
+            on_render: choice(ON_RENDER_OPTIONS, int(&ON_RENDER)?, ON_RENDER.label)?,
             host_fps: None,
+            video: match kind {
+                EffectKind::TextToVideo => None,
+                EffectKind::VideoToVideo => Some(VideoValues {
+                    mode: choice(MODES, int(&MODE)?, MODE.label)?,
+                    strength: params.get(STRENGTH.name)?.get_double(time)?,
+                }),
+            },
         })
     }
 }

@@ -11,10 +11,12 @@ use parking_lot::Mutex;
 
 use super::generate::{self, Plan};
 use super::instance::HostProgress;
-use super::params::Values;
-use crate::cache::ClipKey;
+use super::params::{Retiming, Values};
+use super::{EffectKind, source};
+use crate::cache::{CachedClip, ClipKey};
 use crate::ofx::{EffectHandle, Image, OfxError, OfxResult, PixelDepth, PropertySet, Status, sys};
 use crate::resample::{Canvas, Colour, Fit, Target, render_canvas};
+use crate::slate::{self, SlateText};
 
 /// Canvases kept for scrubbing: the most recent ones, up to this many bytes.
 const CANVAS_BYTES: usize = 1 << 30;
@@ -22,7 +24,7 @@ const CANVAS_BYTES: usize = 1 << 30;
 #[derive(Debug, Clone, PartialEq)]
 struct CanvasKey {
     clip: ClipKey,
-    frame: usize,
+    frame: FramePick,
     width: usize,
     height: usize,
     par_bits: u64,
@@ -88,9 +90,9 @@ pub fn host_frame_rate(effect: &EffectHandle) -> Option<f64> {
         .filter(|f| f.is_finite() && *f > 0.0)
 }
 
-/// Every parameter at `time`, with the host's frame rate.
-pub fn values_at(effect: &EffectHandle, time: f64) -> OfxResult<Values> {
-    let mut v = Values::read(&effect.params()?, time)?;
+/// Every parameter of `kind` at `time`, with the host's frame rate.
+pub fn values_at(effect: &EffectHandle, time: f64, kind: EffectKind) -> OfxResult<Values> {
+    let mut v = Values::read(&effect.params()?, time, kind)?;
     v.host_fps = host_frame_rate(effect);
     Ok(v)
 }
@@ -109,6 +111,62 @@ pub fn model_frame(time: f64, model_frames: usize, model_fps: f64, host_fps: f64
     (f as usize).min(model_frames - 1)
 }
 
+/// What a host frame shows of the model's clip.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FramePick {
+    /// One model frame as it is.
+    Exact(usize),
+    /// Model frames `first` and `first + 1` mixed: `(1 - weight) * first + weight * next`,
+    /// with `weight` strictly between 0 and 1.
+    Blend { first: usize, weight: f32 },
+}
+
+/// The model frame(s) shown at host `time` with `retiming`. Equal rates give exact frames with
+/// either; before the clip its first frame shows, past its last frame that frame holds.
+pub fn pick_frame(
+    time: f64,
+    model_frames: usize,
+    model_fps: f64,
+    host_fps: f64,
+    retiming: Retiming,
+) -> FramePick {
+    let held = model_frame(time, model_frames, model_fps, host_fps);
+    if retiming == Retiming::Hold || held + 1 >= model_frames || !time.is_finite() || time <= 0.0 {
+        return FramePick::Exact(held);
+    }
+    let weight = (time * model_fps / host_fps - held as f64) as f32;
+    // NOTE: `model_frame` rounds positions within 1e-6 below a frame up onto it; those, and
+    // weights that would not change an 8-bit value, are that frame exactly.
+    if !(1e-5..=1.0 - 1e-5).contains(&weight) {
+        return FramePick::Exact(if weight > 0.5 { held + 1 } else { held });
+    }
+    FramePick::Blend {
+        first: held,
+        weight,
+    }
+}
+
+/// The RGB pixels `pick` names in `clip` (a blend is computed; an exact frame is borrowed).
+fn picked_pixels(
+    clip: &CachedClip,
+    pick: FramePick,
+) -> Result<std::borrow::Cow<'_, [f32]>, String> {
+    let frame = |i: usize| clip.frame(i).ok_or_else(|| format!("frame {i} is missing"));
+    match pick {
+        FramePick::Exact(i) => Ok(std::borrow::Cow::Borrowed(frame(i)?)),
+        FramePick::Blend { first, weight } => Ok(std::borrow::Cow::Owned(blend(
+            frame(first)?,
+            frame(first + 1)?,
+            weight,
+        ))),
+    }
+}
+
+/// `(1 - weight) * a + weight * b`, value by value.
+pub fn blend(a: &[f32], b: &[f32], weight: f32) -> Vec<f32> {
+    a.iter().zip(b).map(|(x, y)| x + (y - x) * weight).collect()
+}
+
 /// GetClipPreferences: the output changes every frame.
 pub fn clip_preferences(
     _effect: &EffectHandle,
@@ -125,11 +183,28 @@ pub fn clip_preferences(
 }
 
 /// GetTimeDomain (General context): the clip's length in host frames.
-pub fn time_domain(effect: &EffectHandle, out_args: Option<&PropertySet>) -> OfxResult<Status> {
+/// Video to Video starts at its Source's first frame; without a Source the host's default
+/// stands.
+pub fn time_domain(
+    effect: &EffectHandle,
+    out_args: Option<&PropertySet>,
+    kind: EffectKind,
+) -> OfxResult<Status> {
     let out = out_args.ok_or_else(|| OfxError::failed("GetTimeDomain without outArgs"))?;
-    let plan = generate::plan(&values_at(effect, 0.0)?)?;
+    let first = if kind.reads_source() {
+        match source::first_time(effect) {
+            Ok(first) => first,
+            Err(_) => return Ok(Status::ReplyDefault),
+        }
+    } else {
+        0.0
+    };
+    let plan = generate::plan(&values_at(effect, first, kind)?)?;
     let n = host_length(plan.frames, plan.fps, host_fps(effect, plan.fps));
-    out.set_doubles(sys::kOfxImageEffectPropFrameRange, &[0.0, f64::from(n - 1)])?;
+    out.set_doubles(
+        sys::kOfxImageEffectPropFrameRange,
+        &[first, first + f64::from(n - 1)],
+    )?;
     Ok(Status::Ok)
 }
 
@@ -166,7 +241,11 @@ pub fn region_of_definition(
 }
 
 /// Render: write one frame's render window.
-pub fn render(effect: &EffectHandle, in_args: Option<&PropertySet>) -> OfxResult<Status> {
+pub fn render(
+    effect: &EffectHandle,
+    in_args: Option<&PropertySet>,
+    kind: EffectKind,
+) -> OfxResult<Status> {
     let args = in_args.ok_or_else(|| OfxError::failed("Render without inArgs"))?;
     let time = args.get_double(sys::kOfxPropTime, 0)?;
     let window = args.get_ints::<4>(sys::kOfxImageEffectPropRenderWindow)?;
@@ -174,11 +253,41 @@ pub fn render(effect: &EffectHandle, in_args: Option<&PropertySet>) -> OfxResult
         .get_doubles::<2>(sys::kOfxImageEffectPropRenderScale)
         .unwrap_or([1.0, 1.0]);
 
-    let values = values_at(effect, time)?;
-    let plan: Plan = generate::plan(&values)?;
-    let mut observer = HostProgress::new(effect, "Promptreel: generating", true);
-    let obtained = generate::obtain(&plan, &mut observer);
-    drop(observer);
+    let values = values_at(effect, time, kind)?;
+    let mut plan: Plan = generate::plan(&values)?;
+    // Video to Video: the Source's hash completes the key; the clip starts at its first frame.
+    let reads_source = kind.reads_source();
+    let read_source = |plan: &mut Plan, frames| source::bind(effect, plan, time, true, frames);
+    let first = if reads_source {
+        match read_source(&mut plan, false) {
+            Err(e) if e.cancelled => return Ok(Status::Ok),
+            other => other?,
+        }
+    } else {
+        0.0
+    };
+    let cached = generate::cached(&plan);
+    if cached.is_none() && !generate::on_render_decision(&plan).generate {
+        // Generate on render is off: a slate until the Generate button makes the clip. The
+        // slate is never cached as a clip.
+        return render_slate(effect, &values, time, window, scale);
+    }
+    let obtained = match cached {
+        Some(clip) => Ok((clip, crate::cache::Origin::Memory)),
+        None => {
+            // NOTE: read again with the frames when the first read hashed some from memory
+            // (the key is computed again from them too).
+            let read = if reads_source && !source::has_frames(&plan) {
+                read_source(&mut plan, true).map(|_| ())
+            } else {
+                Ok(())
+            };
+            read.and_then(|()| {
+                let mut observer = HostProgress::new(effect, "Promptreel: generating", true);
+                generate::obtain(&plan, &mut observer)
+            })
+        }
+    };
     let clip = match obtained {
         Ok((clip, _)) => clip,
         // An abort is routine (scrubbing, a parameter changed mid-render): the host throws this
@@ -194,20 +303,20 @@ pub fn render(effect: &EffectHandle, in_args: Option<&PropertySet>) -> OfxResult
         .clip(sys::kOfxImageEffectOutputClipName)?
         .image(time)?;
     let par = image.pixel_aspect;
-    // The canvas is the project frame at this render scale, in pixels (x divided by the PAR).
-    let [cx1, cy1, cx2, cy2] = project_rect(effect).unwrap_or([
-        f64::from(image.bounds[0]) * par / scale[0],
-        f64::from(image.bounds[1]) / scale[1],
-        f64::from(image.bounds[2]) * par / scale[0],
-        f64::from(image.bounds[3]) / scale[1],
-    ]);
-    let x0 = (cx1 * scale[0] / par).round() as i32;
-    let y0 = (cy1 * scale[1]).round() as i32;
-    let width = ((cx2 - cx1) * scale[0] / par).round().max(1.0) as usize;
-    let height = ((cy2 - cy1) * scale[1]).round().max(1.0) as usize;
+    let OutputFrame {
+        origin: (x0, y0),
+        width,
+        height,
+    } = output_frame(effect, &image, scale);
 
     let fps = host_fps(effect, clip.fps);
-    let frame = model_frame(time, clip.frame_count, clip.fps, fps);
+    let frame = pick_frame(
+        time - first,
+        clip.frame_count,
+        clip.fps,
+        fps,
+        values.retiming,
+    );
     let key = CanvasKey {
         clip: plan.key,
         frame,
@@ -218,11 +327,9 @@ pub fn render(effect: &EffectHandle, in_args: Option<&PropertySet>) -> OfxResult
         colour: values.colour,
     };
     let canvas = canvas_for(key, || {
-        let pixels = clip
-            .frame(frame)
-            .ok_or_else(|| format!("frame {frame} is missing"))?;
+        let pixels = picked_pixels(&clip, frame)?;
         render_canvas(
-            pixels,
+            &pixels,
             clip.width,
             clip.height,
             &Target {
@@ -235,6 +342,65 @@ pub fn render(effect: &EffectHandle, in_args: Option<&PropertySet>) -> OfxResult
         )
     })?;
     write_window(&mut image, &canvas, (x0, y0), window);
+    effect.host().clear_persistent_message(effect);
+    Ok(Status::Ok)
+}
+
+/// Where the project frame lies in an output image, in pixels at the render scale.
+struct OutputFrame {
+    /// The frame's bottom-left pixel.
+    origin: (i32, i32),
+    width: usize,
+    height: usize,
+}
+
+/// The project frame at this render scale, in pixels (x divided by the PAR).
+fn output_frame(effect: &EffectHandle, image: &Image, scale: [f64; 2]) -> OutputFrame {
+    let par = image.pixel_aspect;
+    let [cx1, cy1, cx2, cy2] = project_rect(effect).unwrap_or([
+        f64::from(image.bounds[0]) * par / scale[0],
+        f64::from(image.bounds[1]) / scale[1],
+        f64::from(image.bounds[2]) * par / scale[0],
+        f64::from(image.bounds[3]) / scale[1],
+    ]);
+    OutputFrame {
+        origin: (
+            (cx1 * scale[0] / par).round() as i32,
+            (cy1 * scale[1]).round() as i32,
+        ),
+        width: ((cx2 - cx1) * scale[0] / par).round().max(1.0) as usize,
+        height: ((cy2 - cy1) * scale[1]).round().max(1.0) as usize,
+    }
+}
+
+/// The first words of the slate's note and of the Status line while a clip is not generated.
+pub const NOT_GENERATED: &str = "Not generated yet: press Generate";
+
+/// Renders the slate (dark, the prompt, [`NOT_GENERATED`]) into the render window.
+fn render_slate(
+    effect: &EffectHandle,
+    values: &Values,
+    time: f64,
+    window: [i32; 4],
+    scale: [f64; 2],
+) -> OfxResult<Status> {
+    let mut image = effect
+        .clip(sys::kOfxImageEffectOutputClipName)?
+        .image(time)?;
+    let frame = output_frame(effect, &image, scale);
+    let text = SlateText {
+        prompt: &values.request.prompt,
+        note: NOT_GENERATED,
+    };
+    let canvas = slate::render_slate(
+        frame.width,
+        frame.height,
+        image.pixel_aspect,
+        values.colour,
+        &text,
+    )
+    .map_err(|e| OfxError::failed(format!("Promptreel could not draw its slate: {e}")))?;
+    write_window(&mut image, &canvas, frame.origin, window);
     effect.host().clear_persistent_message(effect);
     Ok(Status::Ok)
 }
@@ -334,6 +500,48 @@ mod tests {
         assert_eq!(model_frame(-4.0, 8, 8.0, 24.0), 0);
         assert_eq!(host_length(8, 8.0, 24.0), 24);
         assert_eq!(host_length(16, 8.0, 25.0), 50);
+    }
+
+    #[test]
+    fn blend_picks_the_two_nearest_frames_by_position() {
+        let pick = |t| pick_frame(t, 8, 8.0, 24.0, Retiming::Blend);
+        assert_eq!(pick(0.0), FramePick::Exact(0));
+        assert_eq!(pick(3.0), FramePick::Exact(1));
+        match pick(1.0) {
+            FramePick::Blend { first: 0, weight } => assert!((weight - 1.0 / 3.0).abs() < 1e-6),
+            other => panic!("{other:?}"),
+        }
+        match pick(5.0) {
+            FramePick::Blend { first: 1, weight } => assert!((weight - 2.0 / 3.0).abs() < 1e-6),
+            other => panic!("{other:?}"),
+        }
+        // The last frame and past it hold; before the clip the first frame shows.
+        assert_eq!(pick(21.0), FramePick::Exact(7));
+        assert_eq!(pick(22.0), FramePick::Exact(7));
+        assert_eq!(pick(1e12), FramePick::Exact(7));
+        assert_eq!(pick(-3.5), FramePick::Exact(0));
+        assert_eq!(pick(f64::NAN), FramePick::Exact(0));
+        // Hold is today's mapping; equal rates give exact frames with either.
+        assert_eq!(
+            pick_frame(1.0, 8, 8.0, 24.0, Retiming::Hold),
+            FramePick::Exact(0)
+        );
+        for t in 0..10 {
+            for r in [Retiming::Hold, Retiming::Blend] {
+                let expected = FramePick::Exact((t as usize).min(7));
+                assert_eq!(pick_frame(f64::from(t), 8, 25.0, 25.0, r), expected);
+            }
+        }
+        // A single frame and an empty clip do not panic.
+        assert_eq!(
+            pick_frame(2.5, 1, 8.0, 24.0, Retiming::Blend),
+            FramePick::Exact(0)
+        );
+        assert_eq!(
+            pick_frame(2.5, 0, 8.0, 24.0, Retiming::Blend),
+            FramePick::Exact(0)
+        );
+        assert_eq!(blend(&[0.0, 1.0], &[1.0, 1.0], 0.25), vec![0.25, 1.0]);
     }
 
     #[test]

@@ -152,6 +152,26 @@ impl Clip {
         &self.props
     }
 
+    /// The clip's region of definition at `time` in canonical coordinates: x1, y1, x2, y2.
+    pub fn region_of_definition(&self, time: f64) -> OfxResult<[f64; 4]> {
+        let f = self
+            .host
+            .effect
+            .clipGetRegionOfDefinition
+            .ok_or_else(|| OfxError::missing_feature("clipGetRegionOfDefinition"))?;
+        let mut rect = sys::OfxRectD {
+            x1: 0.0,
+            y1: 0.0,
+            x2: 0.0,
+            y2: 0.0,
+        };
+        // SAFETY: live clip handle, out-pointer to a local.
+        check("clipGetRegionOfDefinition", unsafe {
+            f(self.handle, time, &mut rect)
+        })?;
+        Ok([rect.x1, rect.y1, rect.x2, rect.y2])
+    }
+
     /// Fetches the clip's image at `time` (the output image when this is the output clip).
     pub fn image(&self, time: f64) -> OfxResult<Image> {
         let f = self

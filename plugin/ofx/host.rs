@@ -151,6 +151,14 @@ impl Host {
             .unwrap_or_default()
     }
 
+    /// Whether the host lets effects fetch input frames other than the one rendering
+    /// (`kOfxImageEffectPropTemporalClipAccess` of the host; absent counts as no).
+    pub fn temporal_clip_access(&self) -> bool {
+        self.props
+            .get_int(sys::kOfxImageEffectPropTemporalClipAccess, 0)
+            .is_ok_and(|v| v != 0)
+    }
+
     /// Whether the host offers the multithread suite (Resolve does not).
     pub fn has_multithread(&self) -> bool {
         self.multithread

@@ -1,4 +1,4 @@
-//! Images fetched from clips: bounds, pixel format and rows of bytes to write.
+//! Images fetched from clips: bounds, pixel format, and rows of bytes to read or write.
 
 use ofx_sys as sys;
 
@@ -150,6 +150,29 @@ impl Image {
             rows.push((y, row));
         }
         rows
+    }
+
+    /// Row `y` (pixel coordinates, y up) from x = bounds.x1, `width * pixel_bytes` long;
+    /// `None` outside the bounds.
+    pub fn row(&self, y: i32) -> Option<&[u8]> {
+        if y < self.bounds[1] || y >= self.bounds[3] {
+            return None;
+        }
+        let len = self.width() * self.pixel_bytes();
+        let offset = (y - self.bounds[1]) as isize * self.row_bytes;
+        // SAFETY: as in `rows_mut`: y is within the bounds and the row holds at least `len`
+        // bytes; the slice lives no longer than `&self`, and the image is not written while
+        // borrowed shared.
+        Some(unsafe { std::slice::from_raw_parts(self.data.offset(offset), len) })
+    }
+
+    /// `kOfxImagePropUniqueIdentifier`: a label the host changes whenever the image's content
+    /// changes (OFX 1.2); `None` when the host gives none.
+    pub fn unique_identifier(&self) -> Option<String> {
+        self.props
+            .get_string(sys::kOfxImagePropUniqueIdentifier, 0)
+            .ok()
+            .filter(|id| !id.is_empty())
     }
 
     pub fn properties(&self) -> &PropertySet {

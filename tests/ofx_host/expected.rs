@@ -24,6 +24,8 @@ pub struct Generation {
     pub resolution: i32,
     pub fit: i32,
     pub output_colour: i32,
+    /// Retiming choice index (0 Hold, 1 Blend).
+    pub retiming: i32,
 }
 
 /// What one render asked for.
@@ -31,8 +33,8 @@ pub struct Generation {
 #[allow(dead_code)]
 #[derive(Clone, Copy, Debug)]
 pub struct Target {
-    /// Host time; the plug-in shows model frame floor(time * model fps / host fps), held at
-    /// the last frame.
+    /// Host time; the plug-in shows model frame floor(time * model fps / host fps) (Hold) or
+    /// the blend of the two nearest (Blend), held at the last frame.
     pub time: f64,
     /// The host's (project's) frame rate.
     pub host_fps: f64,
@@ -53,8 +55,8 @@ pub fn expected_pixels(generation: &Generation, target: &Target) -> Option<Vec<[
     use promptreel_engine::{
         Device, GenerateRequest, SessionOptions, Silent, Video, generate, registry,
     };
-    use promptreel_ofx::effect::params::{COLOURS, FITS, RESOLUTIONS, SCHEDULERS};
-    use promptreel_ofx::effect::render::model_frame;
+    use promptreel_ofx::effect::params::{COLOURS, FITS, RESOLUTIONS, RETIMINGS, SCHEDULERS};
+    use promptreel_ofx::effect::render::{FramePick, blend, pick_frame};
     use promptreel_ofx::resample::{Target, render_canvas};
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
@@ -108,7 +110,19 @@ pub fn expected_pixels(generation: &Generation, target: &Target) -> Option<Vec<[
             v
         }
     };
-    let frame = model_frame(target.time, video.frame_count, video.fps, target.host_fps);
+    let shown = pick_frame(
+        target.time,
+        video.frame_count,
+        video.fps,
+        target.host_fps,
+        RETIMINGS[pick(generation.retiming)].1,
+    );
+    let pixels = match shown {
+        FramePick::Exact(i) => video.frame(i)?.to_vec(),
+        FramePick::Blend { first, weight } => {
+            blend(video.frame(first)?, video.frame(first + 1)?, weight)
+        }
+    };
     let cw = (target.project.0 * target.render_scale).round() as usize;
     let ch = (target.project.1 * target.render_scale).round() as usize;
     let target_canvas = Target {
@@ -118,13 +132,7 @@ pub fn expected_pixels(generation: &Generation, target: &Target) -> Option<Vec<[
         fit: FITS[pick(generation.fit)].1,
         colour: COLOURS[pick(generation.output_colour)].1,
     };
-    let canvas = render_canvas(
-        video.frame(frame)?,
-        video.width,
-        video.height,
-        &target_canvas,
-    )
-    .expect("canvas");
+    let canvas = render_canvas(&pixels, video.width, video.height, &target_canvas).expect("canvas");
     let w = target.window;
     let mut out = Vec::new();
     for y in w.y1..w.y2 {
