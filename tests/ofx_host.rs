@@ -1346,10 +1346,23 @@ fn generate_on_render_auto_follows_the_bundled_model_and_the_last_time() {
          took 3 min 12 s)"
     );
     let before = cache_files(cache_dir);
-    assert_slate(&pixels_at(&inst, 0.0), "Auto after a slow clip");
+    // scrubbing (an interactive render) shows the slate ...
+    let scrub = inst.render(&RenderRequest {
+        interactive: true,
+        ..RenderRequest::at(0.0)
+    });
+    assert_eq!(scrub.status, OK);
+    assert_slate(&scrub.pixels(), "Auto after a slow clip, interactive");
     assert_eq!(cache_files(cache_dir), before, "a slate generates nothing");
+    // ... but a final render (a Deliver page, a render farm) generates: a slate must never be
+    // delivered in place of the clip
+    let final_render = inst.render(&RenderRequest::at(0.0));
+    compare_with_engine(&g, &inst, &final_render, 0.0, 1.0);
+    assert_eq!(cache_files(cache_dir).len(), before.len() + 1);
+    let before = cache_files(cache_dir);
 
     // Generate records a fast clip; the next settings generate on render.
+    assert!(succeeded(inst.set_param("seed", Value::Int(g.seed + 2))));
     generate_and_render(&inst, "Generate with Auto");
     assert!(succeeded(inst.set_param("seed", Value::Int(g.seed + 1))));
     let status = inst.param_str("status");

@@ -267,13 +267,14 @@ pub fn cached(plan: &Plan) -> Option<Arc<CachedClip>> {
     clip_cache().get(&plan.key)
 }
 
-/// Whether a render may generate the clip for `plan`, and why.
-pub fn on_render_decision(plan: &Plan) -> on_render::Decision {
+/// Whether a render may generate the clip for `plan`, and why; `batch` for a final
+/// (non-interactive) render.
+pub fn on_render_decision(plan: &Plan, batch: bool) -> on_render::Decision {
     let last = match plan.values.on_render {
         OnRender::Auto => on_render::record().last(&plan.identity, plan.values.device),
         _ => None,
     };
-    on_render::decide(plan.values.on_render, last, plan.bundled)
+    on_render::decide(plan.values.on_render, last, plan.bundled, batch)
 }
 
 /// The Status line after a generation the user cancelled.

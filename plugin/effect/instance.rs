@@ -150,7 +150,7 @@ fn clip_state(effect: &EffectHandle, time: f64, kind: EffectKind) -> String {
         Peek::Memory(clip) => format!("{} (from cache)", clip.summary),
         Peek::Disk => "Generated (in the disk cache)".to_string(),
         Peek::Missing => {
-            let decision = generate::on_render_decision(&plan);
+            let decision = generate::on_render_decision(&plan, false);
             if decision.generate {
                 format!(
                     "Not generated yet: rendering a frame generates it ({})",

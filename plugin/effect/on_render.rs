@@ -4,7 +4,9 @@
 //! With a real model a clip takes minutes; scrubbing, opening a project or changing an
 //! unrelated parameter must not start that by surprise. Auto lets renders generate when this
 //! model on this device made its last clip in under [`FAST_ENOUGH`]; with no record yet, only
-//! the bundled model (about a second) does. The record is one small JSON file in the clip
+//! the bundled model (about a second) does. A final render (the host says it is not
+//! interactive: a Deliver page, a render farm) generates under Auto whatever the record says,
+//! so a slate never ends up in delivered footage. The record is one small JSON file in the clip
 //! cache folder ([`RECORD_FILE`], written atomically), mirrored in memory.
 
 use std::collections::BTreeMap;
@@ -43,11 +45,18 @@ pub struct Decision {
 }
 
 /// The decision for `setting`, given how long this model on this device took the last time
-/// (`None`: never recorded) and whether the model is the bundled one.
-pub fn decide(setting: OnRender, last: Option<Duration>, bundled: bool) -> Decision {
+/// (`None`: never recorded), whether the model is the bundled one, and whether the render is a
+/// final one (`batch`: the host said it is not interactive, as a Deliver page or a render farm
+/// does). Auto spares interactive renders (scrubbing, opening a project) the surprise; a final
+/// render that showed a slate would put it in the delivered footage, so Auto generates there.
+pub fn decide(setting: OnRender, last: Option<Duration>, bundled: bool, batch: bool) -> Decision {
     let (generate, why) = match (setting, last) {
         (OnRender::On, _) => (true, "Generate on render is On".to_string()),
         (OnRender::Off, _) => (false, "Generate on render is Off".to_string()),
+        (OnRender::Auto, _) if batch => (
+            true,
+            "Generate on render is Auto, and a final render generates".to_string(),
+        ),
         (OnRender::Auto, Some(took)) if took < FAST_ENOUGH => (
             true,
             format!(
@@ -247,33 +256,38 @@ mod tests {
 
     #[test]
     fn auto_follows_the_last_generation_time() {
-        let fast = decide(OnRender::Auto, secs(1.2), false);
+        let fast = decide(OnRender::Auto, secs(1.2), false, false);
         assert!(fast.generate, "{fast:?}");
-        let slow = decide(OnRender::Auto, secs(192.0), false);
+        let slow = decide(OnRender::Auto, secs(192.0), false, false);
         assert!(!slow.generate);
         assert_eq!(
             slow.why,
             "Generate on render is Off because the last clip took 3 min 12 s"
         );
         assert!(
-            !decide(OnRender::Auto, secs(10.0), true).generate,
+            !decide(OnRender::Auto, secs(10.0), true, false).generate,
             "10 s is not under 10 s"
         );
-        assert!(decide(OnRender::Auto, secs(9.9), false).generate);
+        assert!(decide(OnRender::Auto, secs(9.9), false, false).generate);
         // A record beats the bundled rule both ways.
-        assert!(!decide(OnRender::Auto, secs(60.0), true).generate);
+        assert!(!decide(OnRender::Auto, secs(60.0), true, false).generate);
         // No record: only the bundled model.
-        assert!(decide(OnRender::Auto, None, true).generate);
-        let unknown = decide(OnRender::Auto, None, false);
+        assert!(decide(OnRender::Auto, None, true, false).generate);
+        let unknown = decide(OnRender::Auto, None, false, false);
         assert!(
             !unknown.generate && unknown.why.contains("not made a clip"),
             "{unknown:?}"
         );
         // On and Off ignore the record.
-        assert!(decide(OnRender::On, secs(9999.0), false).generate);
-        assert!(!decide(OnRender::Off, secs(0.1), true).generate);
+        assert!(decide(OnRender::On, secs(9999.0), false, false).generate);
+        // a final render never shows a slate under Auto, whatever the record says
+        assert!(decide(OnRender::Auto, secs(600.0), false, true).generate);
+        assert!(decide(OnRender::Auto, None, false, true).generate);
+        // Off stays off: the user chose it
+        assert!(!decide(OnRender::Off, None, true, true).generate);
+        assert!(!decide(OnRender::Off, secs(0.1), true, false).generate);
         assert_eq!(
-            decide(OnRender::Off, None, false).why,
+            decide(OnRender::Off, None, false, false).why,
             "Generate on render is Off"
         );
     }

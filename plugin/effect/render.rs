@@ -267,7 +267,11 @@ pub fn render(
         0.0
     };
     let cached = generate::cached(&plan);
-    if cached.is_none() && !generate::on_render_decision(&plan).generate {
+    // A host that does not say whether the render is interactive is treated as interactive.
+    let batch = args
+        .get_int(sys::kOfxImageEffectPropInteractiveRenderStatus, 0)
+        .is_ok_and(|v| v == 0);
+    if cached.is_none() && !generate::on_render_decision(&plan, batch).generate {
         // Generate on render is off: a slate until the Generate button makes the clip. The
         // slate is never cached as a clip.
         return render_slate(effect, &values, time, window, scale);
