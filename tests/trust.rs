@@ -198,7 +198,8 @@ impl Session {
 }
 
 /// Clip files in the disk cache folder (anything but temporary files).
-fn cached_clips(cache: &Path) -> Vec<PathBuf> {
+/// Every file under `dir`, at any depth.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let p = e.path();
@@ -210,8 +211,17 @@ fn cached_clips(cache: &Path) -> Vec<PathBuf> {
         }
     }
     let mut files = Vec::new();
-    walk(cache, &mut files);
+    walk(dir, &mut files);
     files
+}
+
+/// The clip files (`.prclip`) under `cache`; the cache folder also holds the record of
+/// generation times that Generate on render reads.
+fn cached_clips(cache: &Path) -> Vec<PathBuf> {
+    files_under(cache)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "prclip"))
+        .collect()
 }
 
 fn tiny_model() -> PathBuf {
@@ -440,7 +450,7 @@ fn a_render_writes_nothing_outside_the_clip_cache() {
     );
     assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
     let cache = home.join(".cache/promptreel/clips");
-    let files = cached_clips(&home);
+    let files = files_under(&home);
     assert!(
         files.iter().any(|f| f.starts_with(&cache)),
         "the render did not use the default cache folder: {files:?}"
