@@ -622,7 +622,7 @@ fn main() {
         let model_dir: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/data")
             .join(c.package);
-        let model = match registry::get(&model_dir, options, None) {
+        let model = match registry::get(&model_dir, options.clone(), None) {
             Ok(m) => m,
             Err(e) => {
                 eprintln!("cannot load the fixture model {}: {e}", model_dir.display());

@@ -32,6 +32,8 @@ pub enum ErrorKind {
     /// The generation does not fit in memory: refused by the estimate, or an allocation beyond
     /// the runtime's memory cap failed.
     Memory,
+    /// The remote inference server could not be reached, or refused or failed a call.
+    Server,
 }
 
 /// The engine's error: a kind, a message for people, and an optional cause.

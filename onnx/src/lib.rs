@@ -31,6 +31,7 @@ pub mod package;
 pub mod pipeline;
 pub mod prompt_clean;
 pub mod registry;
+pub mod remote;
 pub mod runtime;
 pub mod scheduler;
 pub mod source_frames;

@@ -66,8 +66,8 @@ impl Model {
         &self.runtime
     }
 
-    pub fn options(&self) -> SessionOptions {
-        self.options
+    pub fn options(&self) -> &SessionOptions {
+        &self.options
     }
 
     pub(crate) fn family(&self) -> &'static dyn Family {
@@ -87,7 +87,25 @@ impl Model {
                 role.label()
             ))
         })?;
-        let graph = Graph::load(&self.runtime, role.label(), &file.path, self.options)?;
+        let graph = match &self.options.server {
+            Some(server) => {
+                let m = self.package.manifest();
+                let name = crate::remote::names::model_name(&m.name, self.package.identity(), role);
+                Graph::remote(server, &name, role.label(), &file.path)?
+            }
+            None if self.options.device == crate::runtime::Device::Remote => {
+                return Err(Error::setting(
+                    "the remote device needs the server's address (--server URL, or the Server \
+                     parameter), e.g. http://gpu-server:8001",
+                ));
+            }
+            None => Graph::load(
+                &self.runtime,
+                role.label(),
+                &file.path,
+                self.options.clone(),
+            )?,
+        };
         self.check(role, &graph)?;
         let graph = Arc::new(graph);
         *slot = Some(graph.clone());

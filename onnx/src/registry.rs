@@ -28,7 +28,7 @@ pub fn get(dir: &Path, options: SessionOptions, ort_lib: Option<&Path>) -> Resul
             dir.display()
         ))
     })?;
-    let key = (root.clone(), options);
+    let key = (root.clone(), options.clone());
     if let Some(m) = models().lock().get(&key) {
         return Ok(m.clone());
     }

@@ -89,7 +89,9 @@ fn every_attention_case_matches_torch() {
                 )
             })
             .collect();
-        let (got, _) = graph.run(&inputs, "out").expect("runs");
+        let (got, _) = graph
+            .run(&inputs, "out", &mut promptreel_engine::Silent)
+            .expect("runs");
         let want = npy::read_f32(&dir.join("out.npy")).expect("out.npy");
         assert_eq!(got.shape, want.shape, "{name}");
         let diff = common::max_abs_diff(&got.data, &want.data);

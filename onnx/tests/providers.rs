@@ -437,6 +437,7 @@ fn a_bound_call_equals_a_plain_call_and_follows_each_rebinding() {
                 ),
             ],
             &d.output,
+            &mut promptreel_engine::Silent,
         )
         .expect("plain run")
         .0
@@ -470,7 +471,9 @@ fn a_bound_call_equals_a_plain_call_and_follows_each_rebinding() {
             },
         )
         .expect("bind the timestep");
-        unet.run_bound(&b).expect("bound run").0
+        unet.run_bound(&b, &mut promptreel_engine::Silent)
+            .expect("bound run")
+            .0
     };
     let (s1, s2) = (wave(0.11, n), wave(0.53, n));
     let first = bound(&s1, 500.0);

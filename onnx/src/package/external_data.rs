@@ -13,9 +13,10 @@
 //! StringStringEntryProto.key = 1, .value = 2.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek};
 use std::path::{Component, Path, PathBuf};
 
+use super::protobuf::{Field, Reader, WalkResult};
 use crate::error::{Error, Result};
 
 /// What kind of protobuf message a byte range holds, for the fields we descend into.
@@ -46,108 +47,42 @@ fn child(msg: Msg, field: u64) -> Option<Msg> {
     })
 }
 
-struct Walker<R> {
-    r: R,
-    locations: Vec<String>,
-}
-
-type WalkResult<T> = std::result::Result<T, String>;
-
-impl<R: Read + Seek> Walker<R> {
-    fn byte(&mut self) -> WalkResult<u8> {
-        let mut b = [0u8; 1];
-        self.r
-            .read_exact(&mut b)
-            .map_err(|_| "the file ends in the middle of a field".to_string())?;
-        Ok(b[0])
+/// Walks `len` bytes holding a `msg`, adding every external-data location to `locations`;
+/// returns (key, value) for entries.
+fn walk<R: Read + Seek>(
+    r: &mut Reader<R>,
+    msg: Msg,
+    len: u64,
+    depth: u32,
+    locations: &mut Vec<String>,
+) -> WalkResult<(String, String)> {
+    if depth > 64 {
+        return Err("graphs are nested more than 64 levels deep".into());
     }
-
-    fn varint(&mut self) -> WalkResult<(u64, u64)> {
-        let mut value = 0u64;
-        for i in 0..10 {
-            let b = self.byte()?;
-            value |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok((value, i + 1));
-            }
+    let (mut key, mut value) = (String::new(), String::new());
+    r.message(len, |r, field| {
+        let Field::Bytes { num, size } = field else {
+            return Ok(());
+        };
+        match (msg, num) {
+            (Msg::Entry, 1) => key = r.string(size, "an external-data entry", 64 * 1024)?,
+            (Msg::Entry, 2) => value = r.string(size, "an external-data entry", 64 * 1024)?,
+            _ => match child(msg, num) {
+                Some(Msg::Entry) => {
+                    let (k, v) = walk(r, Msg::Entry, size, depth + 1, locations)?;
+                    if k == "location" {
+                        locations.push(v);
+                    }
+                }
+                Some(inner) => {
+                    walk(r, inner, size, depth + 1, locations)?;
+                }
+                None => {}
+            },
         }
-        Err("a varint is longer than 10 bytes".into())
-    }
-
-    fn skip(&mut self, n: u64) -> WalkResult<()> {
-        let n = i64::try_from(n).map_err(|_| "a field length is absurd".to_string())?;
-        self.r
-            .seek(SeekFrom::Current(n))
-            .map_err(|e| e.to_string())?;
         Ok(())
-    }
-
-    /// Walks `len` bytes holding a `msg`; returns (key, value) for entries.
-    fn message(&mut self, msg: Msg, len: u64, depth: u32) -> WalkResult<(String, String)> {
-        if depth > 64 {
-            return Err("graphs are nested more than 64 levels deep".into());
-        }
-        let mut used = 0u64;
-        let (mut key, mut value) = (String::new(), String::new());
-        while used < len {
-            let (tag, n) = self.varint()?;
-            used += n;
-            let field = tag >> 3;
-            match tag & 7 {
-                0 => used += self.varint()?.1,
-                1 => {
-                    self.skip(8)?;
-                    used += 8;
-                }
-                5 => {
-                    self.skip(4)?;
-                    used += 4;
-                }
-                2 => {
-                    let (size, n) = self.varint()?;
-                    used += n;
-                    if used + size > len {
-                        return Err("a field runs past the end of its message".into());
-                    }
-                    match (msg, field) {
-                        (Msg::Entry, 1 | 2) => {
-                            let s = self.string(size)?;
-                            if field == 1 { key = s } else { value = s }
-                        }
-                        _ => match child(msg, field) {
-                            Some(Msg::Entry) => {
-                                let (k, v) = self.message(Msg::Entry, size, depth + 1)?;
-                                if k == "location" {
-                                    self.locations.push(v);
-                                }
-                            }
-                            Some(inner) => {
-                                self.message(inner, size, depth + 1)?;
-                            }
-                            None => self.skip(size)?,
-                        },
-                    }
-                    used += size;
-                }
-                w => return Err(format!("unsupported protobuf wire type {w}")),
-            }
-        }
-        if used != len {
-            return Err("a message's fields overrun its length".into());
-        }
-        Ok((key, value))
-    }
-
-    fn string(&mut self, size: u64) -> WalkResult<String> {
-        if size > 64 * 1024 {
-            return Err("an external-data entry is longer than 64 KiB".into());
-        }
-        let mut buf = vec![0u8; size as usize];
-        self.r
-            .read_exact(&mut buf)
-            .map_err(|_| "the file ends inside a string".to_string())?;
-        String::from_utf8(buf).map_err(|_| "an external-data entry is not UTF-8".into())
-    }
+    })?;
+    Ok((key, value))
 }
 
 /// Lists the external-data locations recorded in the ONNX file at `path` (possibly none).
@@ -163,18 +98,14 @@ pub fn external_locations(path: &Path) -> Result<Vec<String>> {
             path.display()
         )));
     }
-    let mut w = Walker {
-        r: BufReader::with_capacity(64 * 1024, file),
-        locations: Vec::new(),
-    };
-    w.message(Msg::Model, len, 0).map_err(|why| {
+    let mut locations = Vec::new();
+    walk(&mut Reader::new(file), Msg::Model, len, 0, &mut locations).map_err(|why| {
         Error::package(format!(
             "{} is not a valid ONNX file ({why}); it may be truncated or corrupt: re-export it \
              or copy it again",
             path.display()
         ))
     })?;
-    let mut locations = w.locations;
     locations.sort();
     locations.dedup();
     Ok(locations)

@@ -7,6 +7,9 @@
 
 pub mod external_data;
 pub mod manifest;
+pub mod onnx_ports;
+mod protobuf;
+pub mod weightless;
 
 use std::path::{Path, PathBuf};
 

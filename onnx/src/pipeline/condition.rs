@@ -44,6 +44,7 @@ pub(super) fn encode_image(
             },
         )],
         &spec.output,
+        &mut *run.observer,
     )?;
     run.timings.vae_encoder += took;
     let c = m.latent_channels as usize;

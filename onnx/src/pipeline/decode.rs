@@ -57,6 +57,7 @@ pub(super) fn per_frame(
                 },
             )],
             &m.vae_decoder.output,
+            &mut *run.observer,
         )?;
         run.timings.vae_decoder += took;
         // [n, 3, H, W] in [-1, 1] -> [n, H, W, 3] in [0, 1].
@@ -114,6 +115,7 @@ pub(super) fn stateful(
             state.take(),
             &[spec.output.as_str()],
             &state_out,
+            &mut *run.observer,
         )?;
         state = Some(next);
         run.timings.vae_decoder += took;
@@ -192,7 +194,7 @@ pub(super) fn whole(
                 },
             ));
         }
-        let (pixels, took) = vae.run(&inputs, &spec.output)?;
+        let (pixels, took) = vae.run(&inputs, &spec.output, &mut *run.observer)?;
         run.timings.vae_decoder += took;
         let (want_h, want_w) = (window.h * spatial, window.w * spatial);
         let out = match pixels.shape.as_slice() {

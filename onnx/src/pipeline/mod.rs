@@ -560,7 +560,7 @@ impl Run<'_> {
                 },
             ));
         }
-        let (mut out, took) = te.run(&inputs, &m.text_encoder.output)?;
+        let (mut out, took) = te.run(&inputs, &m.text_encoder.output, &mut *self.observer)?;
         self.timings.text_encoder += took;
         if family.zero_text_padding() {
             // WanPipeline keeps the first sum(mask) rows and pads with zeros.
@@ -623,7 +623,7 @@ impl Run<'_> {
                 data: &ts_data,
             },
         )?;
-        let (out, took) = unet.run_bound(text)?;
+        let (out, took) = unet.run_bound(text, &mut *self.observer)?;
         self.timings.denoiser += took;
         if out.shape != sample_shape {
             return Err(Error::package(format!(

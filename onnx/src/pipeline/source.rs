@@ -102,6 +102,7 @@ pub(super) fn encode_video(
                     },
                 )],
                 &spec.output,
+                &mut *run.observer,
             )?;
             run.timings.vae_encoder += took;
             expect(&out, &[n, 2 * c, h, w])?;
@@ -147,6 +148,7 @@ pub(super) fn encode_video(
                 state.take(),
                 &[spec.output.as_str()],
                 &state_out,
+                &mut *run.observer,
             )?;
             state = Some(next);
             run.timings.vae_encoder += took;
@@ -176,6 +178,7 @@ pub(super) fn encode_video(
                 },
             )],
             &spec.output,
+            &mut *run.observer,
         )?;
         run.timings.vae_encoder += took;
         expect(&out, &[1, 2 * c, f_lat, h, w])?;

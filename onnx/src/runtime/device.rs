@@ -22,12 +22,16 @@ pub enum Device {
     TensorRt,
     DirectMl,
     CoreMl,
+    /// A KServe v2 server (Triton) runs the graphs; the address is
+    /// [`SessionOptions::server`](super::SessionOptions::server).
+    Remote,
 }
 
 impl Device {
     /// Every name [`Device::parse`] accepts.
-    pub const NAMES: &'static [&'static str] =
-        &["auto", "cpu", "cuda", "tensorrt", "directml", "coreml"];
+    pub const NAMES: &'static [&'static str] = &[
+        "auto", "cpu", "cuda", "tensorrt", "directml", "coreml", "remote",
+    ];
 
     /// Parses a device name (case-insensitive).
     pub fn parse(name: &str) -> Result<Self> {
@@ -38,6 +42,7 @@ impl Device {
             "tensorrt" | "trt" => Self::TensorRt,
             "directml" | "dml" => Self::DirectMl,
             "coreml" => Self::CoreMl,
+            "remote" | "server" => Self::Remote,
             _ => {
                 return Err(Error::setting(format!(
                     "unknown device {name:?}; choose one of: {}",
@@ -56,6 +61,7 @@ impl Device {
             Self::TensorRt => "tensorrt",
             Self::DirectMl => "directml",
             Self::CoreMl => "coreml",
+            Self::Remote => "remote",
         }
     }
 
@@ -85,6 +91,7 @@ impl Device {
             Self::TensorRt => vec![Provider::TensorRt],
             Self::DirectMl => vec![Provider::DirectMl],
             Self::CoreMl => vec![Provider::CoreMl],
+            Self::Remote => vec![Provider::Remote],
         }
     }
 }
@@ -103,6 +110,8 @@ pub enum Provider {
     TensorRt,
     DirectMl,
     CoreMl,
+    /// The graph runs on a remote server (`Graph::remote`), not in a local session.
+    Remote,
 }
 
 impl Provider {
@@ -114,6 +123,7 @@ impl Provider {
             Self::TensorRt => "TensorRT",
             Self::DirectMl => "DirectML",
             Self::CoreMl => "CoreML",
+            Self::Remote => "remote server",
         }
     }
 
@@ -125,6 +135,7 @@ impl Provider {
             Self::TensorRt => "tensorrt",
             Self::DirectMl => "directml",
             Self::CoreMl => "coreml",
+            Self::Remote => "",
         }
     }
 
@@ -133,7 +144,7 @@ impl Provider {
     /// block beside the old one in the arena, which doubled the peak (4.5 GB instead of 2.3 GB at
     /// 256x256x16) for no measured speed (docs/benchmarks.md).
     pub(crate) fn wants_memory_pattern(self) -> bool {
-        !matches!(self, Self::DirectMl | Self::Cpu)
+        !matches!(self, Self::DirectMl | Self::Cpu | Self::Remote)
     }
 
     /// The ort dispatch that registers this provider, failing loudly; `None` for the CPU.
@@ -160,6 +171,11 @@ impl Provider {
         let _ = ort_dir;
         match self {
             Self::Cpu => Ok(None),
+            Self::Remote => Err(Error::new(
+                ErrorKind::Device,
+                "the remote device runs graphs on a server, not in ONNX Runtime here; give the \
+                 server's address (--server URL, or the Server parameter)",
+            )),
             #[cfg(feature = "cuda")]
             Self::Cuda => {
                 let gpu = cuda::prepare(ort_dir, cuda::Flavour::Cuda)?;

@@ -17,12 +17,18 @@ use parking_lot::Mutex;
 
 use super::device::{Device, Provider};
 use super::library::Runtime;
+use crate::control::Observer;
 use crate::error::{Error, ErrorKind, Result};
+use crate::remote::ServerConfig;
+use crate::remote::graph::RemoteGraph;
+use crate::remote::tensor::{self, RawTensor};
 
 /// Options for building sessions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SessionOptions {
     pub device: Device,
+    /// With [`Device::Remote`]: the server that runs the graphs.
+    pub server: Option<ServerConfig>,
     /// Intra-op threads; 0 lets ONNX Runtime choose (one per physical core).
     pub intra_threads: usize,
     /// Which sessions stay loaded between the phases of a generation.
@@ -33,6 +39,7 @@ impl Default for SessionOptions {
     fn default() -> Self {
         Self {
             device: Device::Auto,
+            server: None,
             intra_threads: 0,
             memory: MemoryMode::Auto,
         }
@@ -123,16 +130,36 @@ pub enum Input<'a> {
 /// input (Wan: 2 x 512 x 4096 floats with guidance) and never change during the loop. The
 /// output comes back to host memory, where the scheduler and guidance run in float32.
 pub struct Binding {
-    io: IoBinding,
+    kind: BindingKind,
     output: String,
+}
+
+enum BindingKind {
+    Local(Box<IoBinding>),
+    /// A remote graph's inputs, converted, sent again with every call.
+    Remote(Vec<(String, RawTensor)>),
 }
 
 /// Name prefixes of a stateful graph's state inputs and outputs.
 const STATE_IN: &str = "cache_in_";
 const STATE_OUT: &str = "cache_out_";
 
-/// A stateful graph's state between calls, kept as ONNX Runtime tensors.
-pub struct State(Vec<DynValue>);
+/// A stateful graph's state between calls, kept as ONNX Runtime tensors (or, for a remote graph,
+/// as the server sent them).
+pub struct State(StateKind);
+
+enum StateKind {
+    Local(Vec<DynValue>),
+    Remote(Vec<RawTensor>),
+}
+
+/// Where a graph runs.
+enum Backend {
+    // NOTE: `Session::run` needs `&mut`; one lock per graph serialises callers of the same
+    // graph while ONNX Runtime parallelises inside the call.
+    Local(Mutex<Session>),
+    Remote(RemoteGraph),
+}
 
 /// A loaded graph.
 pub struct Graph {
@@ -141,11 +168,11 @@ pub struct Graph {
     provider: Provider,
     /// With the `auto` device: the better providers that could not run this graph, and why.
     passed_over: Option<String>,
+    /// "the denoiser graph PATH", or "the denoiser (model NAME on URL)", for messages.
+    what: String,
     inputs: Vec<Port>,
     outputs: Vec<Port>,
-    // NOTE: `Session::run` needs `&mut`; one lock per graph serialises callers of the same
-    // graph while ONNX Runtime parallelises inside the call.
-    session: Mutex<Session>,
+    backend: Backend,
 }
 
 impl std::fmt::Debug for Graph {
@@ -158,7 +185,8 @@ impl std::fmt::Debug for Graph {
     }
 }
 
-fn port(name: &str, dtype: &ValueType) -> Option<Port> {
+/// A tensor port as ONNX Runtime declares it; `None` for sequences and maps.
+pub(super) fn port(name: &str, dtype: &ValueType) -> Option<Port> {
     match dtype {
         ValueType::Tensor { ty, shape, .. } => Some(Port {
             name: name.to_string(),
@@ -180,7 +208,7 @@ impl Graph {
     ) -> Result<Self> {
         let mut failures = Vec::new();
         for provider in opts.device.candidates(&rt.library_dir()) {
-            match Self::load_with(rt, role, path, opts, provider) {
+            match Self::load_with(rt, role, path, &opts, provider) {
                 Ok(mut g) => {
                     if !failures.is_empty() {
                         g.passed_over = Some(failures.join("; "));
@@ -206,7 +234,7 @@ impl Graph {
         rt: &Runtime,
         role: &'static str,
         path: &Path,
-        opts: SessionOptions,
+        opts: &SessionOptions,
         provider: Provider,
     ) -> Result<Self> {
         let dispatch = provider.dispatch(&rt.library_dir())?;
@@ -261,10 +289,49 @@ impl Graph {
             path: path.to_path_buf(),
             provider,
             passed_over: None,
+            what: format!("the {role} graph {}", path.display()),
             inputs,
             outputs,
-            session: Mutex::new(session),
+            backend: Backend::Local(Mutex::new(session)),
         })
+    }
+
+    /// The `role` graph of the package file `path`, served by `server` as the model `model`.
+    /// The server's metadata is checked against the ports `path` declares (read without its
+    /// weights) before this returns.
+    pub fn remote(
+        server: &ServerConfig,
+        model: &str,
+        role: &'static str,
+        path: &Path,
+    ) -> Result<Self> {
+        let local = crate::package::onnx_ports::read_ports(path)?;
+        let (graph, inputs, outputs) = RemoteGraph::open(server, model, role, &local)?;
+        Ok(Self {
+            role,
+            path: path.to_path_buf(),
+            provider: Provider::Remote,
+            passed_over: None,
+            what: format!("the {role} (model {model:?} on {})", server.url()),
+            inputs,
+            outputs,
+            backend: Backend::Remote(graph),
+        })
+    }
+
+    /// For a remote graph, the time the server says its last call's graph run took (our
+    /// MLServer runtime reports it; Triton does not): the rest of a call's wall time is the
+    /// network and the server's own overhead.
+    pub fn server_compute_of_last_call(&self) -> Option<Duration> {
+        match &self.backend {
+            Backend::Remote(r) => r.last_compute(),
+            Backend::Local(_) => None,
+        }
+    }
+
+    /// "the denoiser graph PATH", or for a remote graph "the denoiser (model NAME on URL)".
+    pub fn describe(&self) -> &str {
+        &self.what
     }
 
     /// What this graph is in its package ("denoiser", ...).
@@ -310,8 +377,14 @@ impl Graph {
 
     /// Runs the graph on named inputs and returns the named output as f32, plus the time ONNX
     /// Runtime spent (conversion excluded).
-    pub fn run(&self, inputs: &[(&str, Input<'_>)], output: &str) -> Result<(TensorF32, Duration)> {
-        let (mut out, _, took) = self.run_stateful(inputs, &[], None, &[output], &[])?;
+    /// `observer` may cancel a remote call while it waits for the server.
+    pub fn run(
+        &self,
+        inputs: &[(&str, Input<'_>)],
+        output: &str,
+        observer: &mut dyn Observer,
+    ) -> Result<(TensorF32, Duration)> {
+        let (mut out, _, took) = self.run_stateful(inputs, &[], None, &[output], &[], observer)?;
         Ok((out.remove(0), took))
     }
 
@@ -324,8 +397,17 @@ impl Graph {
                 self.path.display()
             )));
         }
+        let session = match &self.backend {
+            Backend::Local(session) => session,
+            Backend::Remote(_) => {
+                return Ok(Binding {
+                    kind: BindingKind::Remote(Vec::new()),
+                    output: output.to_string(),
+                });
+            }
+        };
         let bad = |e: ort::Error| Error::inference(format_args!("bind the {}", self.role), e);
-        let mut io = self.session.lock().create_binding().map_err(bad)?;
+        let mut io = session.lock().create_binding().map_err(bad)?;
         let host = MemoryInfo::new(
             AllocationDevice::CPU,
             0,
@@ -335,7 +417,7 @@ impl Graph {
         .map_err(bad)?;
         io.bind_output_to_device(output, &host).map_err(bad)?;
         Ok(Binding {
-            io,
+            kind: BindingKind::Local(Box::new(io)),
             output: output.to_string(),
         })
     }
@@ -344,20 +426,49 @@ impl Graph {
     /// until bound again. The data is converted and copied now.
     pub fn bind(&self, binding: &mut Binding, name: &str, input: &Input<'_>) -> Result<()> {
         let port = self.port_in(name)?;
-        let value = self.to_value(port, input)?;
-        binding
-            .io
-            .bind_input(name, &value)
-            .map_err(|e| Error::inference(format_args!("bind {name:?} of the {}", self.role), e))
+        match &mut binding.kind {
+            BindingKind::Local(io) => {
+                let value = self.to_value(port, input)?;
+                io.bind_input(name, &value).map_err(|e| {
+                    Error::inference(format_args!("bind {name:?} of the {}", self.role), e)
+                })
+            }
+            BindingKind::Remote(bound) => {
+                let raw = tensor::encode(port, input, &self.what)?;
+                bound.retain(|(n, _)| n != name);
+                bound.push((name.to_string(), raw));
+                Ok(())
+            }
+        }
     }
 
     /// Runs the graph on what `binding` holds and returns its output as f32, with the time ONNX
     /// Runtime spent.
-    pub fn run_bound(&self, binding: &Binding) -> Result<(TensorF32, Duration)> {
-        let mut session = self.session.lock();
+    pub fn run_bound(
+        &self,
+        binding: &Binding,
+        observer: &mut dyn Observer,
+    ) -> Result<(TensorF32, Duration)> {
+        let (session, io) = match (&self.backend, &binding.kind) {
+            (Backend::Local(session), BindingKind::Local(io)) => (session, io),
+            (Backend::Remote(remote), BindingKind::Remote(bound)) => {
+                let answer = remote.run(bound.clone(), &[&binding.output], observer)?;
+                let out = answer.outputs.into_iter().next().ok_or_else(|| {
+                    Error::package(format!("{} produced no {:?}", self.what, binding.output))
+                })?;
+                return Ok((tensor::decode(&out, &self.what)?, answer.wall));
+            }
+            _ => {
+                return Err(Error::package(format!(
+                    "a binding made for another graph was used with {}",
+                    self.what
+                )));
+            }
+        };
+        let mut session = session.lock();
         let started = Instant::now();
         let results = session
-            .run_binding(&binding.io)
+            .run_binding(io)
             .map_err(|e| Error::inference(format_args!("run the {}", self.role), e))?;
         let elapsed = started.elapsed();
         let value = results.get(binding.output.as_str()).ok_or_else(|| {
@@ -405,19 +516,37 @@ impl Graph {
         state: Option<State>,
         outputs: &[&str],
         state_out: &[&str],
+        observer: &mut dyn Observer,
     ) -> Result<(Vec<TensorF32>, State, Duration)> {
+        let session = match &self.backend {
+            Backend::Local(session) => session,
+            Backend::Remote(remote) => {
+                return self.run_remote(
+                    remote, inputs, state_in, state, outputs, state_out, observer,
+                );
+            }
+        };
+        let previous = match state {
+            None => None,
+            Some(State(StateKind::Local(v))) => Some(v),
+            Some(State(StateKind::Remote(_))) => {
+                return Err(Error::package(format!(
+                    "{} was handed the state of a remote graph",
+                    self.what
+                )));
+            }
+        };
         let mut values: Vec<(String, DynValue)> = Vec::with_capacity(inputs.len() + state_in.len());
-        match state {
-            Some(State(previous)) if previous.len() == state_in.len() => {
+        match previous {
+            Some(previous) if previous.len() == state_in.len() => {
                 for (name, v) in state_in.iter().zip(previous) {
                     values.push((name.to_string(), v));
                 }
             }
-            Some(State(previous)) => {
+            Some(previous) => {
                 return Err(Error::package(format!(
-                    "the {} graph {} takes {} state tensors but {} came back from its last call",
-                    self.role,
-                    self.path.display(),
+                    "{} takes {} state tensors but {} came back from its last call",
+                    self.what,
                     state_in.len(),
                     previous.len()
                 )));
@@ -425,8 +554,7 @@ impl Graph {
             None => {
                 for name in state_in {
                     let port = self.port_in(name)?;
-                    let channels = port.shape.get(1).copied().filter(|&d| d > 0).unwrap_or(1);
-                    let shape = [1, channels as usize, 0, 1, 1];
+                    let shape = empty_state_shape(port);
                     let empty = Input::F32 {
                         shape: &shape,
                         data: &[],
@@ -439,7 +567,7 @@ impl Graph {
             let port = self.port_in(name)?;
             values.push((name.to_string(), self.to_value(port, input)?));
         }
-        let mut session = self.session.lock();
+        let mut session = session.lock();
         let started = Instant::now();
         let mut results = session
             .run(values)
@@ -466,15 +594,75 @@ impl Graph {
                 ))
             })?);
         }
-        Ok((tensors, State(next), elapsed))
+        Ok((tensors, State(StateKind::Local(next)), elapsed))
+    }
+
+    /// [`Graph::run_stateful`] on the server: the state travels with each call, as the server
+    /// keeps nothing between calls.
+    #[allow(clippy::too_many_arguments)]
+    fn run_remote(
+        &self,
+        remote: &RemoteGraph,
+        inputs: &[(&str, Input<'_>)],
+        state_in: &[&str],
+        state: Option<State>,
+        outputs: &[&str],
+        state_out: &[&str],
+        observer: &mut dyn Observer,
+    ) -> Result<(Vec<TensorF32>, State, Duration)> {
+        let mut values: Vec<(String, RawTensor)> =
+            Vec::with_capacity(inputs.len() + state_in.len());
+        match state {
+            Some(State(StateKind::Remote(previous))) if previous.len() == state_in.len() => {
+                for (name, t) in state_in.iter().zip(previous) {
+                    values.push((name.to_string(), t));
+                }
+            }
+            Some(_) => {
+                return Err(Error::package(format!(
+                    "{} takes {} state tensors but another number came back from its last call",
+                    self.what,
+                    state_in.len()
+                )));
+            }
+            None => {
+                for name in state_in {
+                    let port = self.port_in(name)?;
+                    let shape = empty_state_shape(port);
+                    let empty = Input::F32 {
+                        shape: &shape,
+                        data: &[],
+                    };
+                    values.push((name.to_string(), tensor::encode(port, &empty, &self.what)?));
+                }
+            }
+        }
+        for (name, input) in inputs {
+            let port = self.port_in(name)?;
+            values.push((name.to_string(), tensor::encode(port, input, &self.what)?));
+        }
+        let wanted: Vec<&str> = outputs.iter().chain(state_out).copied().collect();
+        let answer = remote.run(values, &wanted, observer)?;
+        let mut raw = answer.outputs.into_iter();
+        let mut tensors = Vec::with_capacity(outputs.len());
+        for _ in outputs {
+            if let Some(t) = raw.next() {
+                tensors.push(tensor::decode(&t, &self.what)?);
+            }
+        }
+        Ok((
+            tensors,
+            State(StateKind::Remote(raw.collect())),
+            answer.wall,
+        ))
     }
 
     fn port_in(&self, name: &str) -> Result<&Port> {
+        // (the message names the graph file, or the server's model)
         self.input(name).ok_or_else(|| {
             Error::package(format!(
-                "the {} graph {} has no input named {name:?} (it has: {})",
-                self.role,
-                self.path.display(),
+                "{} has no input named {name:?} (it has: {})",
+                self.what,
                 self.inputs
                     .iter()
                     .map(|p| p.name.as_str())
@@ -572,4 +760,10 @@ impl Graph {
         };
         Ok(TensorF32 { shape, data })
     }
+}
+
+/// The first call of a stateful graph gets empty caches of zero frames, `[1, C, 0, 1, 1]`.
+fn empty_state_shape(port: &Port) -> [usize; 5] {
+    let channels = port.shape.get(1).copied().filter(|&d| d > 0).unwrap_or(1);
+    [1, channels as usize, 0, 1, 1]
 }

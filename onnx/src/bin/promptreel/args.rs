@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::triton_repo::TritonRepoArgs;
+
 #[derive(Parser)]
 #[command(
     name = "promptreel",
@@ -24,6 +26,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Show which devices (execution providers) can run here, and what each one lacks.
     Devices(DevicesArgs),
+    /// Write a Triton model repository for a model package (the remote backend's server side).
+    TritonRepo(TritonRepoArgs),
 }
 
 #[derive(Args)]
@@ -40,9 +44,16 @@ pub struct RuntimeArgs {
     /// copy cached by tools/fetch_onnxruntime.sh).
     #[arg(long, value_name = "FILE")]
     pub ort_lib: Option<PathBuf>,
-    /// auto, cpu, cuda, tensorrt, directml or coreml.
+    /// auto, cpu, cuda, tensorrt, directml, coreml or remote (graphs run on --server).
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// A KServe v2 server (Triton) that runs the graphs: http://host:8001. Implies --device
+    /// remote. Its token, if it needs one, comes from $PROMPTREEL_SERVER_TOKEN.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// The longest one graph call on the server may take, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    pub server_timeout: f64,
     /// ONNX Runtime intra-op threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use promptreel_engine::remote::ServerConfig;
 use promptreel_engine::{
     Device, Error, GenerateRequest, MemoryMode, Observer, Phase, Progress, Result, SessionOptions,
     Video, generate, npy, registry,
@@ -125,8 +126,38 @@ pub fn summary(v: &Video, written: usize, out: &std::path::Path) -> String {
 }
 
 pub fn session_options(r: &RuntimeArgs) -> Result<SessionOptions> {
+    let mut device = Device::parse(&r.device)?;
+    let server = match &r.server {
+        Some(url) => {
+            match device {
+                Device::Auto => device = Device::Remote,
+                Device::Remote => {}
+                other => {
+                    return Err(Error::setting(format!(
+                        "--server runs the graphs on a server, but --device {other} asks for \
+                         this machine; drop one of them"
+                    )));
+                }
+            }
+            if !(r.server_timeout.is_finite() && r.server_timeout > 0.0) {
+                return Err(Error::setting(format!(
+                    "--server-timeout {} is not a number of seconds above 0",
+                    r.server_timeout
+                )));
+            }
+            let timeout = std::time::Duration::from_secs_f64(r.server_timeout.min(86_400.0));
+            Some(ServerConfig::parse(url)?.with_call_timeout(timeout)?)
+        }
+        None if device == Device::Remote => {
+            return Err(Error::setting(
+                "--device remote needs the server's address: --server http://host:8001",
+            ));
+        }
+        None => None,
+    };
     Ok(SessionOptions {
-        device: Device::parse(&r.device)?,
+        device,
+        server,
         intra_threads: r.threads,
         memory: MemoryMode::parse(&r.memory_mode)?,
     })

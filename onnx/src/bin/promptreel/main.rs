@@ -2,13 +2,15 @@
 //!
 //! `promptreel generate` renders a clip into PNG frames plus an animated GIF preview;
 //! `promptreel inspect` says what a model package holds and whether it is valid;
-//! `promptreel devices` says which execution providers can run here.
+//! `promptreel devices` says which execution providers can run here;
+//! `promptreel triton-repo` writes a Triton model repository for a package.
 
 mod args;
 mod devices;
 mod generate;
 mod inspect;
 mod output;
+mod triton_repo;
 
 use std::process::ExitCode;
 
@@ -21,6 +23,7 @@ fn main() -> ExitCode {
         args::Command::Generate(a) => generate::run(*a),
         args::Command::Inspect(a) => inspect::run(a),
         args::Command::Devices(a) => devices::run(a),
+        args::Command::TritonRepo(a) => triton_repo::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -40,6 +43,7 @@ fn exit_code(e: &Error) -> u8 {
         ErrorKind::Inference => 5,
         ErrorKind::Io => 6,
         ErrorKind::Memory => 7,
+        ErrorKind::Server => 8,
         ErrorKind::Cancelled => 130,
         _ => 1,
     }
