@@ -14,6 +14,10 @@ if [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ]; then
   PROMPTREEL_ORT_CUDA_LIB="$(bash tools/fetch_onnxruntime.sh --gpu cuda)"
   export PROMPTREEL_ORT_CUDA_LIB
 fi
+# The remote backend's tests run a real KServe v2 server: MLServer with our runtime
+# (tools/remote/), installed once into target/mlserver/venv from PyPI.
+PROMPTREEL_MLSERVER_PYTHON="$(bash tools/fetch_mlserver.sh)"
+export PROMPTREEL_MLSERVER_PYTHON
 # DirectML and CoreML run only on Windows and macOS; their code paths must still compile here.
 cargo check --quiet -p promptreel-engine --lib --features directml,coreml
 # Keep the tests' disk cache away from the user's.
