@@ -272,3 +272,106 @@ fn a_frozen_server_times_out_and_a_waiting_call_can_be_cancelled() {
     assert_eq!(kind, ErrorKind::Cancelled, "{msg}");
     assert!(waited < Duration::from_secs(5), "cancel took {waited:?}");
 }
+
+fn read_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .expect("output folder")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .map(|p| {
+            let bytes = std::fs::read(&p).expect("frame");
+            (p.file_name().unwrap().to_string_lossy().to_string(), bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn the_cli_writes_a_triton_repository_and_generates_through_the_server() {
+    let scratch =
+        std::env::temp_dir().join(format!("promptreel-remote-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_promptreel"))
+            .args(args)
+            .output()
+            .expect("run promptreel")
+    };
+    let path = |p: &Path| p.to_string_lossy().to_string();
+    let repo = scratch.join("repo");
+    let out = cli(&[
+        "triton-repo",
+        &path(&default_dir()),
+        &path(&repo),
+        "--placement",
+        "symlink",
+        "--cpu",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = MlServer::start(&repo, None);
+
+    let model = path(&default_dir());
+    let generate = |extra: &[&str], to: &Path| {
+        let mut args = vec![
+            "generate",
+            "--model",
+            model.as_str(),
+            "--prompt",
+            "a blue square moving left",
+            "--steps",
+            "4",
+            "--seed",
+            "9",
+            "--threads",
+            "1",
+        ];
+        let to = path(to);
+        args.extend(["--out", to.as_str()]);
+        args.extend(extra);
+        cli(&args)
+    };
+    let url = server.url();
+    let remote_out = scratch.join("remote");
+    let out = generate(&["--server", &url], &remote_out);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("remote server"), "{stdout}");
+    let local_out = scratch.join("local");
+    let out = generate(&["--device", "cpu"], &local_out);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (remote_frames, local_frames) = (read_bytes(&remote_out), read_bytes(&local_out));
+    assert_eq!(remote_frames.len(), 8);
+    assert!(
+        remote_frames == local_frames,
+        "remote PNGs differ from local ones"
+    );
+
+    // the CLI's refusals: a device that contradicts --server, remote without an address, and a
+    // server that is gone (exit status 8, a sentence, no panic)
+    let out = generate(&["--server", &url, "--device", "cpu"], &scratch.join("x"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("drop one of them"));
+    let out = generate(&["--device", "remote"], &scratch.join("x"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--server http://host:8001"));
+    drop(server);
+    let out = generate(&["--server", &url], &scratch.join("gone"));
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    assert!(stderr.contains("cannot reach the server at"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&scratch);
+}

@@ -134,6 +134,8 @@ pub fn write_report(
             "decode_noise_scale": v.settings.decode.map(|(_, s)| s),
             "vae_tiled": v.settings.vae_tiled,
             "device": model.options().device.name(),
+            // the address only: the token never goes into a report
+            "server": model.options().server.as_ref().map(|s| s.url()),
             "threads": model.options().intra_threads,
         },
         "providers": v.providers.iter().map(|(g, p)| (g.clone(), serde_json::Value::from(p.clone()))).collect::<serde_json::Map<_, _>>(),
