@@ -367,6 +367,46 @@ fn the_cli_writes_a_triton_repository_and_generates_through_the_server() {
     let out = generate(&["--device", "remote"], &scratch.join("x"));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--server http://host:8001"));
+
+    // The graphs' memory is the server's: a 64 MiB cap here refuses 256x256 on the CPU (about
+    // 310 MiB) but not through the server, which only needs the latents and frames here.
+    let big = |extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "--model",
+            model.as_str(),
+            "--prompt",
+            "a ball",
+            "--steps",
+            "2",
+            "--width",
+            "256",
+            "--height",
+            "256",
+        ];
+        let to = path(&scratch.join("big"));
+        args.extend(["--out", to.as_str()]);
+        args.extend(extra);
+        std::process::Command::new(env!("CARGO_BIN_EXE_promptreel"))
+            .args(&args)
+            .env("PROMPTREEL_MEMORY_LIMIT_MB", "64")
+            .output()
+            .expect("run promptreel")
+    };
+    let out = big(&["--device", "cpu"]);
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = big(&["--server", &url]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     drop(server);
     let out = generate(&["--server", &url], &scratch.join("gone"));
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();

@@ -464,6 +464,9 @@ pub fn human(bytes: u64) -> String {
 /// working memory against the cap on CUDA's arena, and only the latents and frames against the
 /// host's free memory.
 pub fn check(model: &Model, settings: &Settings, arena_cap: Option<u64>) -> Result<Estimate> {
+    if model.options().server.is_some() {
+        return check_remote(model, settings);
+    }
     if let Some(gpu) = crate::runtime::device::cuda_target(model)? {
         return check_gpu(model, settings, &gpu);
     }
@@ -501,6 +504,32 @@ pub fn check(model: &Model, settings: &Settings, arena_cap: Option<u64>) -> Resu
                 },
             ));
         }
+    }
+    Ok(est)
+}
+
+/// [`check`] for a generation whose graphs run on a remote server: their weights and working
+/// memory are the server's (one that runs out answers RESOURCE_EXHAUSTED, which becomes a
+/// sentence). Here live the latents and frames, and one call's tensors on the wire besides
+/// (counted as the buffers again).
+fn check_remote(model: &Model, settings: &Settings) -> Result<Estimate> {
+    let est = estimate_for_in(model, settings, Placement::Gpu);
+    let here = est.buffers.saturating_mul(2);
+    if let Some(available) = available_memory()
+        && here > available
+    {
+        return Err(refusal(
+            model,
+            settings,
+            &est,
+            Limit {
+                placement: Placement::Gpu,
+                need: here,
+                have: available,
+                what: "the machine has free",
+                memory: "memory",
+            },
+        ));
     }
     Ok(est)
 }
