@@ -201,6 +201,9 @@ fn define_params(ps: &ParamSet, kind: EffectKind) -> OfxResult<()> {
     choice_param(ps, &p::FIT, p::FITS, 0)?;
     string_param(ps, &p::MODEL, sys::kOfxParamStringIsDirectoryPath, "")?;
     choice_param(ps, &p::DEVICE, p::DEVICES, 0)?;
+    // NOTE: always enabled: no other parameter here is enabled by another's value, and hosts
+    // differ in how they show a disabled string; the hint says it is used with Remote server.
+    string_param(ps, &p::SERVER, sys::kOfxParamStringIsSingleLine, "")?;
     choice_param(ps, &p::COLOUR, p::COLOURS, 0)?;
     choice_param(ps, &p::RETIMING, p::RETIMINGS, p::RETIMING_DEFAULT)?;
     button(ps, &p::GENERATE)?;

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
+use promptreel_engine::remote::ServerConfig;
 use promptreel_engine::{self as engine, Device, ErrorKind, Observer, SessionOptions};
 
 use super::on_render::{self, OnRender};
@@ -168,6 +169,9 @@ pub fn plan(values: &Values) -> OfxResult<Plan> {
     let (frames_s, width_s, height_s) = (frames.to_string(), width.to_string(), height.to_string());
     let guidance_2 = r.guidance_2.map(|g| g.to_bits().to_string());
     let frame_rate = r.frame_rate.map(|f| f.to_bits().to_string());
+    // NOTE: neither the device nor the server is in the key: a clip is its settings' clip
+    // whichever device made it (remote frames are the same bits as local ones), and a farm node
+    // may render a clip that another machine made on another device.
     let mut parts = vec![
         ("model", identity.as_str()),
         ("prompt", r.prompt.as_str()),
@@ -293,9 +297,28 @@ pub fn engine_error(e: engine::Error) -> OfxError {
         // kOfxStatFailed, not kOfxStatErrMemory: hosts answer that with a purge and a retry,
         // which cannot help a setting that does not fit.
         ErrorKind::Memory => "Not enough memory",
+        ErrorKind::Server => "The remote server could not run this generation",
         _ => "Generation failed",
     };
     OfxError::new(Status::Failed, format!("{prefix}: {e}"))
+}
+
+/// The engine's session options for `values`: the device, and with the remote device the
+/// server at the Server address. A bad or empty address is the engine's sentence (naming the
+/// Server parameter); checked before anything loads. The token, if any, is the engine's to read
+/// from its environment variable when it connects: nothing here holds it.
+pub fn session_options(values: &Values) -> OfxResult<SessionOptions> {
+    let device = Device::parse(values.device).map_err(engine_error)?;
+    let server = match device {
+        Device::Remote => Some(ServerConfig::parse(&values.server).map_err(engine_error)?),
+        _ => None,
+    };
+    Ok(SessionOptions {
+        device,
+        server,
+        intra_threads: 0,
+        ..Default::default()
+    })
 }
 
 /// The cached clip for `plan`, generating it (once, whoever asks first) if needed.
@@ -306,6 +329,7 @@ pub fn obtain(plan: &Plan, observer: &mut dyn Observer) -> OfxResult<(Arc<Cached
 
 /// Runs the engine for `plan`.
 fn run(plan: &Plan, observer: &mut dyn Observer) -> OfxResult<CachedClip> {
+    let options = session_options(&plan.values)?;
     // NOTE: Video to Video's key names Source pixels; generating without them would cache a
     // clip under a key that does not describe it.
     let request = &plan.values.request;
@@ -317,12 +341,6 @@ fn run(plan: &Plan, observer: &mut dyn Observer) -> OfxResult<CachedClip> {
              please report it",
         ));
     }
-    let device = Device::parse(plan.values.device).map_err(engine_error)?;
-    let options = SessionOptions {
-        device,
-        intra_threads: 0,
-        ..Default::default()
-    };
     let ort_lib = ort_library()?;
     // Wall time as the user waits it, model loading included: what Generate on render's Auto
     // decides by.
@@ -356,7 +374,73 @@ fn run(plan: &Plan, observer: &mut dyn Observer) -> OfxResult<CachedClip> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::effect::params::Retiming;
+    use crate::resample::Colour;
     use std::path::Path;
+
+    /// Text to Video's values for the bundled model on `device`, with `server` in Server.
+    fn values(device: &'static str, server: &str) -> Values {
+        let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("bundle/models/default");
+        Values {
+            request: engine::GenerateRequest {
+                prompt: "a red ball moving right".into(),
+                seed: 3,
+                steps: 2,
+                ..engine::GenerateRequest::default()
+            },
+            model_folder: model.to_string_lossy().into_owned(),
+            device,
+            server: server.into(),
+            fit: Fit::Fit,
+            colour: Colour::Srgb,
+            retiming: Retiming::Blend,
+            on_render: OnRender::On,
+            host_fps: Some(24.0),
+            video: None,
+        }
+    }
+
+    #[test]
+    fn the_remote_device_takes_the_server_address_and_only_it_does() {
+        let remote = session_options(&values("remote", " gpu-server:8001/ ")).unwrap();
+        assert_eq!(remote.device, Device::Remote);
+        assert_eq!(
+            remote.server.as_ref().map(ServerConfig::url),
+            Some("http://gpu-server:8001")
+        );
+        // Other devices ignore the parameter, whatever it holds.
+        let cpu = session_options(&values("cpu", "not an address at all")).unwrap();
+        assert_eq!((cpu.device, cpu.server), (Device::Cpu, None));
+        // A missing or bad address is a settings sentence, naming the parameter when empty.
+        let empty = session_options(&values("remote", "  "))
+            .unwrap_err()
+            .message;
+        assert!(
+            empty.starts_with("Promptreel cannot use these settings: ")
+                && empty.contains("needs a server address")
+                && empty.contains("Server parameter"),
+            "{empty}"
+        );
+        let bad = session_options(&values("remote", "ftp://gpu:1"))
+            .unwrap_err()
+            .message;
+        assert!(bad.contains("\"ftp://gpu:1\""), "{bad}");
+    }
+
+    #[test]
+    fn the_clip_key_holds_neither_the_device_nor_the_server() {
+        let key = |device, server| plan(&values(device, server)).unwrap().key;
+        let local = key("cpu", "");
+        for (device, server) in [
+            ("auto", ""),
+            ("cuda", ""),
+            ("remote", "http://gpu-a:8001"),
+            ("remote", "http://gpu-b:9001"),
+            ("remote", ""),
+        ] {
+            assert_eq!(key(device, server), local, "{device} {server:?}");
+        }
+    }
 
     fn manifest(dir: &str) -> engine::package::Manifest {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);

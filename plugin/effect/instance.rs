@@ -112,7 +112,8 @@ pub fn changed(
 /// Source is read (fitted, encoded).
 const AFFECTS_VIDEO_CLIP: &[&p::Meta] = &[&p::MODE, &p::STRENGTH, &p::FIT, &p::COLOUR];
 
-/// Parameters whose change can change the clip, or whether a render generates it.
+/// Parameters whose change can change the clip, or whether a render generates it (Server: or
+/// whether it can; see `clip_state`).
 const AFFECTS_CLIP: &[&p::Meta] = &[
     &p::PROMPT,
     &p::NEGATIVE,
@@ -125,13 +126,15 @@ const AFFECTS_CLIP: &[&p::Meta] = &[
     &p::RESOLUTION,
     &p::MODEL,
     &p::DEVICE,
+    &p::SERVER,
     &p::ON_RENDER,
 ];
 
 /// The Status line for the settings at `time` before anything is generated: the clip's
 /// summary when it is in memory, that it is in the disk cache, or that it is not generated
 /// and whether a render would generate it (Generate on render); then the plan's notes. A
-/// setting the model cannot use gives its error.
+/// setting the model cannot use, or a Server address a generation could not use, gives its
+/// error.
 fn clip_state(effect: &EffectHandle, time: f64, kind: EffectKind) -> String {
     let planned = render::values_at(effect, time, kind)
         .and_then(|v| generate::plan(&v))
@@ -149,17 +152,22 @@ fn clip_state(effect: &EffectHandle, time: f64, kind: EffectKind) -> String {
     let state = match generate::clip_cache().peek(&plan.key) {
         Peek::Memory(clip) => format!("{} (from cache)", clip.summary),
         Peek::Disk => "Generated (in the disk cache)".to_string(),
-        Peek::Missing => {
-            let decision = generate::on_render_decision(&plan, false);
-            if decision.generate {
-                format!(
-                    "Not generated yet: rendering a frame generates it ({})",
-                    decision.why
-                )
-            } else {
-                format!("{} ({})", render::NOT_GENERATED, decision.why)
+        // A generation would stop at once (Remote server without a usable address): say so
+        // now. A cached clip renders whatever the device, so only a missing one concerns it.
+        Peek::Missing => match generate::session_options(&plan.values) {
+            Err(e) => e.message,
+            Ok(_) => {
+                let decision = generate::on_render_decision(&plan, false);
+                if decision.generate {
+                    format!(
+                        "Not generated yet: rendering a frame generates it ({})",
+                        decision.why
+                    )
+                } else {
+                    format!("{} ({})", render::NOT_GENERATED, decision.why)
+                }
             }
-        }
+        },
     };
     format!("{state}{notes}")
 }

@@ -96,7 +96,17 @@ meta!(
     DEVICE,
     "device",
     "Device",
-    "Where the model runs. Auto: CUDA in the CUDA bundle (the Status line says if it falls back), else the CPU."
+    "Where the model runs. Auto: CUDA in the CUDA bundle (the Status line says if it falls back), \
+     else the CPU. Remote server: the studio's inference server named in Server."
+);
+meta!(
+    SERVER,
+    "serverAddress",
+    "Server",
+    "The address of the studio's inference server (Triton or any KServe v2 server), e.g. \
+     http://gpu-server:8001; used when Device is Remote server. A token, if the server needs \
+     one, comes from the PROMPTREEL_SERVER_TOKEN environment variable and is never saved in the \
+     project."
 );
 meta!(
     COLOUR,
@@ -166,6 +176,7 @@ pub const PAGES: &[Page] = &[
             &RESOLUTION,
             &MODEL,
             &DEVICE,
+            &SERVER,
         ],
     ),
     ("pageOutput", "Output", &[&FIT, &COLOUR, &RETIMING]),
@@ -238,6 +249,8 @@ pub const DEVICES: &[(&str, &str)] = &[
     ("CoreML", "coreml"),
     // NOTE: appended, so projects saved with the earlier list keep their choice.
     ("TensorRT", "tensorrt"),
+    // NOTE: appended too; the address is the Server parameter.
+    ("Remote server", "remote"),
 ];
 
 pub const COLOURS: &[(&str, Colour)] =
@@ -294,6 +307,9 @@ pub struct Values {
     /// Empty = the bundled model.
     pub model_folder: String,
     pub device: &'static str,
+    /// The Server parameter, trimmed (used only when `device` is "remote"; not part of the
+    /// clip's key: remote and local frames are the same bits).
+    pub server: String,
     pub fit: Fit,
     pub colour: Colour,
     /// How the clip plays at the host's frame rate (display only: not part of the clip's key).
@@ -352,6 +368,7 @@ impl Values {
             request,
             model_folder: text(&MODEL)?.trim().to_string(),
             device: choice(DEVICES, int(&DEVICE)?, DEVICE.label)?,
+            server: text(&SERVER)?.trim().to_string(),
             fit: choice(FITS, int(&FIT)?, FIT.label)?,
             colour: choice(COLOURS, int(&COLOUR)?, COLOUR.label)?,
             retiming: choice(RETIMINGS, int(&RETIMING)?, RETIMING.label)?,
@@ -365,5 +382,45 @@ impl Values {
                 }),
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use promptreel_engine::Device;
+
+    #[test]
+    fn every_device_option_is_an_engine_device_and_remote_is_last() {
+        for (label, name) in DEVICES {
+            assert!(Device::parse(name).is_ok(), "{label}: {name}");
+        }
+        // Appended: the indices saved in projects keep their meaning.
+        let names: Vec<&str> = DEVICES.iter().map(|(_, n)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "auto", "cpu", "cuda", "directml", "coreml", "tensorrt", "remote"
+            ]
+        );
+        assert_eq!(
+            Device::parse(DEVICES[DEVICES.len() - 1].1).ok(),
+            Some(Device::Remote)
+        );
+    }
+
+    #[test]
+    fn server_follows_device_and_its_hint_names_the_token_variable() {
+        for kind in [EffectKind::TextToVideo, EffectKind::VideoToVideo] {
+            let (_, _, generation) = pages(kind)[1];
+            let at = |m: &Meta| generation.iter().position(|p| p.name == m.name);
+            assert_eq!(
+                at(&SERVER),
+                at(&DEVICE).map(|i| i + 1),
+                "{kind:?}: Server right after Device"
+            );
+        }
+        assert!(SERVER.hint.contains(promptreel_engine::remote::TOKEN_ENV));
+        assert!(SERVER.hint.contains("never saved"));
     }
 }

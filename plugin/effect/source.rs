@@ -477,6 +477,7 @@ mod tests {
             },
             model_folder: dir.to_string_lossy().into_owned(),
             device: "cpu",
+            server: String::new(),
             fit: Fit::Fit,
             colour: Colour::Srgb,
             retiming: Retiming::Blend,
