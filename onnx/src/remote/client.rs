@@ -207,7 +207,7 @@ impl Client {
         Ok(())
     }
 
-    /// One call, waited for in slices so `observer` can cancel it; `timeout` bounds it.
+    /// One call, waited for in slices so `cancel` can stop it; `timeout` bounds it.
     pub(crate) fn call<Req, T, F, Fut>(
         &self,
         timeout: Duration,
