@@ -28,6 +28,7 @@ pub mod model;
 pub mod noise;
 pub mod npy;
 pub mod package;
+pub mod paths;
 pub mod pipeline;
 pub mod prompt_clean;
 pub mod registry;

@@ -22,7 +22,7 @@ fn models() -> &'static Mutex<HashMap<Key, Arc<Model>>> {
 /// Returns the shared model for `dir`, opening the package (not yet its sessions) on first use.
 /// ONNX Runtime must load from `ort_lib` (or the default search) the first time.
 pub fn get(dir: &Path, options: SessionOptions, ort_lib: Option<&Path>) -> Result<Arc<Model>> {
-    let root = dir.canonicalize().map_err(|e| {
+    let root = crate::paths::canonicalize(dir).map_err(|e| {
         Error::package(format!(
             "model folder {} cannot be opened ({e}); give the folder that holds promptreel.json",
             dir.display()

@@ -134,7 +134,7 @@ pub fn check_external_data(graph: &Path, root: &Path) -> Result<Vec<PathBuf>> {
             return Err(escape_err());
         }
         let full = dir.join(rel);
-        let canon = full.canonicalize().map_err(|_| {
+        let canon = crate::paths::canonicalize(&full).map_err(|_| {
             Error::package(format!(
                 "{} refers to external data {loc:?}, but {} does not exist; copy the sidecar \
                  file next to the graph",
@@ -142,8 +142,14 @@ pub fn check_external_data(graph: &Path, root: &Path) -> Result<Vec<PathBuf>> {
                 full.display()
             ))
         })?;
-        // NOTE: a symlink inside the folder could still point outside it.
-        if !canon.starts_with(root) {
+        // NOTE: a symlink inside the folder could still point outside it. Compared in the
+        // system's own canonical form: on Windows one of the two may be verbatim (`\\?\`) and
+        // the other not, when only one is longer than the ordinary form allows.
+        let inside = match (full.canonicalize(), root.canonicalize()) {
+            (Ok(f), Ok(r)) => f.starts_with(r),
+            _ => canon.starts_with(root),
+        };
+        if !inside {
             return Err(escape_err());
         }
         files.push(canon);

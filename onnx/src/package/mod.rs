@@ -66,7 +66,7 @@ pub struct ModelPackage {
 impl ModelPackage {
     /// Opens and checks the package in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
-        let root = dir.canonicalize().map_err(|e| {
+        let root = crate::paths::canonicalize(dir).map_err(|e| {
             Error::package(format!(
                 "model folder {} cannot be opened ({e}); give the folder that holds \
                  promptreel.json",
@@ -172,7 +172,7 @@ fn identity_string(m: &Manifest, sizes: impl Iterator<Item = u64>) -> String {
 /// sidecar). It does not depend on where the package lives, so caches made on one machine are
 /// valid on another (render farms). Cheap: no tokenizer, no ONNX Runtime.
 pub fn identity(dir: &Path) -> Result<(Manifest, String)> {
-    let root = dir.canonicalize().map_err(|e| {
+    let root = crate::paths::canonicalize(dir).map_err(|e| {
         Error::package(format!(
             "model folder {} cannot be opened ({e}); give the folder that holds promptreel.json",
             dir.display()

@@ -113,8 +113,7 @@ pub fn write(package: &ModelPackage, out: &Path, options: &RepoOptions) -> Resul
         plans.push(plan(package, graph, options)?);
     }
     fs::create_dir_all(out).map_err(|e| Error::io("create the repository folder", out, e))?;
-    let out = out
-        .canonicalize()
+    let out = crate::paths::canonicalize(out)
         .map_err(|e| Error::io("open the repository folder", out, e))?;
     let mut written = Vec::new();
     for p in plans {

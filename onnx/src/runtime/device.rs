@@ -11,6 +11,10 @@ use super::cuda;
 
 use crate::error::{Error, ErrorKind, Result};
 
+/// The library the DirectML build of ONNX Runtime (the `onnxruntime-directml` wheel) carries
+/// beside `onnxruntime.dll`, and the DirectML bundle ships: its presence is what marks that build.
+pub const DIRECTML_LIBRARY: &str = "DirectML.dll";
+
 /// What the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Device {
@@ -77,7 +81,11 @@ impl Device {
                 if cfg!(feature = "cuda") && ort_dir.join(cuda::cuda_provider_file()).is_file() {
                     v.push(Provider::Cuda);
                 }
-                if cfg!(feature = "directml") {
+                // Likewise DirectML only with the DirectML build's DirectML.dll beside ONNX
+                // Runtime (the DirectML bundle); the CPU build has no such provider.
+                if cfg!(any(feature = "directml", windows))
+                    && ort_dir.join(DIRECTML_LIBRARY).is_file()
+                {
                     v.push(Provider::DirectMl);
                 }
                 if cfg!(feature = "coreml") {
@@ -205,7 +213,7 @@ impl Provider {
                         .error_on_failure(),
                 ))
             }
-            #[cfg(feature = "directml")]
+            #[cfg(any(feature = "directml", windows))]
             Self::DirectMl => Ok(Some(
                 ort::ep::DirectML::default().build().error_on_failure(),
             )),
@@ -245,7 +253,7 @@ pub fn probe(rt: &super::Runtime, provider: Provider) -> Result<String> {
                 )
             })
         }
-        Provider::DirectMl if cfg!(feature = "directml") => {
+        Provider::DirectMl if cfg!(any(feature = "directml", windows)) => {
             Ok("compiled in; checked when a model loads".into())
         }
         Provider::CoreMl if cfg!(feature = "coreml") => {

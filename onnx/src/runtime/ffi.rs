@@ -5,15 +5,50 @@
 use std::ffi::CStr;
 use std::path::Path;
 
-/// Opens `path`, calls `OrtGetApiBase()->GetVersionString()` and returns the version.
+/// Opens the ONNX Runtime library at the absolute `path` for this process.
 ///
-/// The library handle is dropped afterwards; `ort` opens the same file again (the loader keeps
-/// one copy), so this costs nothing but a reference count.
-pub(crate) fn library_version(path: &Path) -> Result<String, String> {
-    // SAFETY: loading a shared library runs its initialisers. The path was chosen by the user or
-    // the project as an ONNX Runtime build, which is the library we are about to load anyway.
-    let lib = unsafe { libloading::Library::new(path) }
-        .map_err(|e| format!("it cannot be loaded ({e})"))?;
+/// On Windows the library's own dependencies must come from its folder too, and a DLL of the
+/// same name that the host loaded, or that lies on `PATH`, must not be taken instead:
+/// `LoadLibraryExW` with `LOAD_WITH_ALTERED_SEARCH_PATH` and an absolute path loads exactly that
+/// file and searches its folder first for what it imports. Once it is open, `ort`'s own
+/// `LoadLibraryExW(path, 0)` of the same path finds this module and only counts a reference.
+/// Elsewhere `dlopen` of an absolute path already means exactly that file.
+///
+/// # Safety
+/// Loading a shared library runs its initialisers: `path` must be an ONNX Runtime build the
+/// user or the project chose, which is the library the engine is about to use anyway.
+pub(crate) unsafe fn open_library(path: &Path) -> Result<libloading::Library, libloading::Error> {
+    #[cfg(windows)]
+    {
+        use libloading::os::windows::{LOAD_WITH_ALTERED_SEARCH_PATH, Library};
+        // SAFETY: the caller's contract.
+        unsafe { Library::load_with_flags(path, LOAD_WITH_ALTERED_SEARCH_PATH) }.map(Into::into)
+    }
+    #[cfg(not(windows))]
+    {
+        // SAFETY: the caller's contract.
+        unsafe { libloading::Library::new(path) }
+    }
+}
+
+/// Opens `path` (see [`open_library`]), calls `OrtGetApiBase()->GetVersionString()` and returns
+/// the library, still open, with its version. [`crate::runtime::library::load`] keeps it open
+/// for the process, so the library `ort` opens next by the same path is this one.
+pub(crate) fn library_version(path: &Path) -> Result<(libloading::Library, String), String> {
+    // SAFETY: the path was chosen by the user or the project as an ONNX Runtime build, which is
+    // the library we are about to load anyway.
+    let lib = unsafe { open_library(path) }.map_err(|e| {
+        // NOTE: the official Windows builds import the Visual C++ runtime (MSVCP140.dll,
+        // VCRUNTIME140_1.dll), which neither the wheels nor a bundle carry; without it the
+        // loader's own message only says "the specified module could not be found".
+        let hint = if cfg!(windows) {
+            "; if the file is there, Windows may lack the Microsoft Visual C++ 2015-2022 \
+             Redistributable (x64) that ONNX Runtime needs: install it from Microsoft"
+        } else {
+            ""
+        };
+        format!("it cannot be loaded ({e}){hint}")
+    })?;
     // SAFETY: the symbol's type is the documented signature of `OrtGetApiBase`.
     let get_base: libloading::Symbol<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> =
         unsafe { lib.get(b"OrtGetApiBase\0") }
@@ -32,7 +67,7 @@ pub(crate) fn library_version(path: &Path) -> Result<String, String> {
         }
         CStr::from_ptr(s).to_string_lossy().into_owned()
     };
-    Ok(version)
+    Ok((lib, version))
 }
 
 /// The variable with which ONNX Runtime's telemetry (1.32 and later on Linux and macOS) is

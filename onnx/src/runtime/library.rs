@@ -94,6 +94,10 @@ pub struct Runtime {
     library: PathBuf,
     version: String,
     arena_cap: Option<u64>,
+    /// The library as [`crate::runtime::ffi::open_library`] opened it, never closed: `ort`'s
+    /// own handle refers to this module (on Windows, the one whose imports were resolved from
+    /// its own folder).
+    _pinned: libloading::Library,
 }
 
 impl Runtime {
@@ -147,7 +151,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Arc<Runtime>> {
     let arena_cap = crate::budget::arena_limit()?;
     // Before the library is opened: its telemetry reads the switch when it initialises.
     crate::runtime::ffi::opt_out_of_telemetry();
-    let version = read_version(&path)?;
+    let (pinned, version) = read_version(&path)?;
     // NOTE: ort panics on some internal invariants while loading; keep any panic inside.
     let built = std::panic::catch_unwind(|| -> Result<ort::environment::Environment> {
         let builder = ort::init_from(&path).map_err(|e| {
@@ -190,6 +194,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Arc<Runtime>> {
         library: path,
         version,
         arena_cap,
+        _pinned: pinned,
     });
     *slot = Some(rt.clone());
     Ok(rt)
@@ -202,7 +207,7 @@ pub fn loaded() -> Option<Arc<Runtime>> {
 
 /// Reads the library's version through its C entry point before `ort` touches it, so an old
 /// or foreign library is a clear error rather than a panic deep in `ort`.
-fn read_version(path: &Path) -> Result<String> {
+fn read_version(path: &Path) -> Result<(libloading::Library, String)> {
     let lib_err = |what: String| {
         Error::new(
             ErrorKind::Runtime,
@@ -213,9 +218,9 @@ fn read_version(path: &Path) -> Result<String> {
             ),
         )
     };
-    let version = crate::runtime::ffi::library_version(path).map_err(lib_err)?;
+    let (lib, version) = crate::runtime::ffi::library_version(path).map_err(lib_err)?;
     check_version(&version).map_err(lib_err)?;
-    Ok(version)
+    Ok((lib, version))
 }
 
 /// Refuses versions older than [`MIN_ORT_MINOR`] (and strings that are not versions).
