@@ -27,7 +27,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
@@ -157,13 +157,41 @@ impl DiskStore {
         fs::create_dir_all(&self.dir)?;
         let temp = self.dir.join(temp_name(key));
         let result =
-            write_file(&temp, key, clip).and_then(|()| fs::rename(&temp, self.path_for(key)));
+            write_file(&temp, key, clip).and_then(|()| replace(&temp, &self.path_for(key)));
         if let Err(err) = result {
             let _ = fs::remove_file(&temp);
             return Err(err);
         }
         sync_dir(&self.dir);
         Ok(())
+    }
+}
+
+/// How long [`replace`] waits in all for readers to let go of the file it replaces.
+const REPLACE_PATIENCE: Duration = Duration::from_millis(1_500);
+
+/// Renames `temp` over `path`.
+///
+/// Where the system cannot replace a file that another handle holds open (Windows without
+/// POSIX rename semantics: FAT and exFAT drives, many network shares a render farm uses, and
+/// Wine), the rename fails with "access denied" while a render thread or another machine reads
+/// the old clip. Readers hold a clip only while they read it, so the rename is retried with a
+/// growing pause, for [`REPLACE_PATIENCE`] in all; after that the error goes to the caller, who
+/// keeps the clip in memory. Other errors are not retried.
+fn replace(temp: &Path, path: &Path) -> io::Result<()> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match fs::rename(temp, path) {
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied && path.exists() => {
+                if started.elapsed() + pause > REPLACE_PATIENCE {
+                    return Err(e);
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            other => return other,
+        }
     }
 }
 
@@ -673,5 +701,82 @@ mod tests {
         fs::write(store.path_for(&key()), b"junk").unwrap();
         assert!(matches!(store.load(&key()), Load::Damaged(_)));
         assert!(!store.path_for(&key()).exists());
+    }
+
+    /// A render thread may be reading a clip file while another generation of the same key
+    /// replaces it. Where a rename cannot replace an open file (Windows without POSIX rename
+    /// semantics, and Wine: the Windows lane runs this there), the store waits for the reader;
+    /// the reader keeps reading the complete old file either way.
+    #[test]
+    fn a_clip_is_replaced_once_a_reader_lets_go_of_the_old_file() {
+        let dir = std::env::temp_dir().join(format!(
+            "promptreel-disk-replace-{}-{}",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        struct Cleanup(PathBuf);
+        impl Drop for Cleanup {
+            fn drop(&mut self) {
+                let _ = fs::remove_dir_all(&self.0);
+            }
+        }
+        let _ = fs::remove_dir_all(&dir);
+        let _cleanup = Cleanup(dir.clone());
+        let store = DiskStore::new(dir.clone());
+        store.store(&key(), &clip()).unwrap();
+        let old = fs::read(store.path_for(&key())).unwrap();
+        let mut other = clip();
+        for v in &mut other.frames {
+            *v = 1.0 - *v;
+        }
+
+        // A reader that holds the file for 300 ms, reading it slowly.
+        let mut reader = File::open(store.path_for(&key())).unwrap();
+        let held = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let mut chunk = [0u8; 16];
+            let started = Instant::now();
+            loop {
+                let n = reader.read(&mut chunk).unwrap();
+                bytes.extend_from_slice(&chunk[..n]);
+                if n == 0 && started.elapsed() >= Duration::from_millis(300) {
+                    return bytes;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        store
+            .store(&key(), &other)
+            .expect("replacing a clip file while a reader holds it briefly");
+        assert_eq!(
+            held.join().unwrap(),
+            old,
+            "the reader saw a mix of two files"
+        );
+        match store.load(&key()) {
+            Load::Hit(back) => assert_eq!(bits(&back.frames), bits(&other.frames)),
+            other => panic!("expected the new clip, got {other:?}"),
+        }
+
+        // A reader that never lets go: where the system refuses, the store gives up in time
+        // and leaves the old file whole; no temporary file is left behind in any case.
+        let holder = File::open(store.path_for(&key())).unwrap();
+        let before = fs::read(store.path_for(&key())).unwrap();
+        let started = Instant::now();
+        if let Err(e) = store.store(&key(), &clip()) {
+            assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+            assert!(started.elapsed() < REPLACE_PATIENCE * 2, "waited too long");
+            assert_eq!(fs::read(store.path_for(&key())).unwrap(), before);
+        }
+        drop(holder);
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            vec![format!("{}.prclip", key().hex())],
+            "temporary files left"
+        );
     }
 }

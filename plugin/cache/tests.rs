@@ -582,3 +582,16 @@ fn peek_finds_memory_and_disk_without_reading_or_generating() {
     );
     assert!(matches!(cache.peek(&key("b")), Peek::Missing));
 }
+
+/// On Windows the clips live in the user's local application data, which is not roamed to
+/// other machines of a domain: `%LOCALAPPDATA%\promptreel\clips` (checked under Wine by the
+/// Windows lane).
+#[cfg(windows)]
+#[test]
+fn on_windows_the_default_folder_is_in_local_app_data() {
+    let local = PathBuf::from(std::env::var_os("LOCALAPPDATA").expect("LOCALAPPDATA is set"));
+    assert_eq!(
+        disk_dir_from(None, dirs::cache_dir),
+        Some(local.join("promptreel").join("clips"))
+    );
+}

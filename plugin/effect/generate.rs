@@ -260,7 +260,7 @@ pub fn is_bundled(manifest: &engine::package::Manifest) -> bool {
 /// Whether `dir` is the model package of the bundle this binary lies in (whatever model that
 /// bundle ships).
 fn is_bundled_dir(dir: &std::path::Path) -> bool {
-    let canonical = |d: &std::path::Path| d.canonicalize().ok();
+    let canonical = |d: &std::path::Path| engine::paths::canonicalize(d).ok();
     bundled_dir()
         .and_then(|b| canonical(&b))
         .is_some_and(|b| canonical(dir).is_some_and(|d| d == b))

@@ -252,12 +252,42 @@ mod interrupt {
         CANCEL.store(true, Ordering::SeqCst);
     }
 
-    /// Routes SIGINT to the cancel flag.
+    /// `CTRL_C_EVENT` and `CTRL_BREAK_EVENT`, the console's interrupt keys.
+    #[cfg(windows)]
+    const CTRL_C_OR_BREAK: [u32; 2] = [0, 1];
+
+    #[cfg(windows)]
+    #[link(name = "kernel32")]
+    unsafe extern "system" {
+        fn SetConsoleCtrlHandler(
+            handler: Option<unsafe extern "system" fn(u32) -> i32>,
+            add: i32,
+        ) -> i32;
+    }
+
+    /// Runs on a thread of its own that Windows starts for the console event.
+    #[cfg(windows)]
+    unsafe extern "system" fn on_console_event(event: u32) -> i32 {
+        if CTRL_C_OR_BREAK.contains(&event) {
+            CANCEL.store(true, Ordering::SeqCst);
+            1 // handled: the process goes on and stops between steps
+        } else {
+            0 // closing the console, logging off: the default handler ends the process
+        }
+    }
+
+    /// Routes SIGINT (a Windows console's Ctrl+C and Ctrl+Break) to the cancel flag.
     pub fn install() {
         #[cfg(unix)]
         // SAFETY: installs a handler that only performs an atomic store.
         unsafe {
             libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
+        }
+        #[cfg(windows)]
+        // SAFETY: registers a handler that only performs an atomic store; failing to register
+        // leaves Ctrl+C ending the process, as it would without it.
+        unsafe {
+            SetConsoleCtrlHandler(Some(on_console_event), 1);
         }
     }
 
