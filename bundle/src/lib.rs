@@ -15,6 +15,21 @@
 //! `LICENSE` and `ThirdPartyNotices.txt` ([`ORT_LICENSE_FILES`]) are taken from next to its
 //! library, where `tools/fetch_onnxruntime.sh` leaves them; without them no bundle is made.
 //!
+//! The layout follows a [`Target`]: by default the system this tool runs on ([`platform`]), or
+//! 64-bit Windows from Linux ([`Target::Windows`], the plugin cross-built with mingw-w64), where
+//! the platform folder is `Win64/` and ONNX Runtime's further libraries
+//! ([`Platform::runtime_libraries`]) lie flat beside it:
+//! ```text
+//! Promptreel.ofx.bundle/Contents/
+//!   Win64/Promptreel.ofx                     the plugin, a DLL (OFX names it .ofx everywhere)
+//!   Win64/onnxruntime.dll                    ONNX Runtime, loaded by absolute path
+//!   Win64/onnxruntime_providers_shared.dll   shipped with it, as in the wheel
+//!   Win64/DirectML.dll                       the DirectML flavour only
+//!   Resources/...                            as above
+//! ```
+//! They come from `tools/fetch_onnxruntime.sh --platform win64 [--gpu directml]`; a folder that
+//! lacks one of them makes no bundle.
+//!
 //! A GPU flavour ([`assemble_gpu`], Linux x86-64) ships ONNX Runtime's GPU build instead, and
 //! next to it, flat in the same folder, its provider libraries
 //! (`libonnxruntime_providers_shared.so`, `..._cuda.so`, for TensorRT `..._tensorrt.so`), the
@@ -24,7 +39,9 @@
 //!
 //! On Linux the plugin ships without its debug information, which is most of its size: that goes
 //! to `Promptreel.ofx.debug/Promptreel.ofx.debug` next to the bundle (see [`DEBUG_DIR_NAME`]),
-//! for symbolising crash reports, and the binary names it in a `.gnu_debuglink` section.
+//! for symbolising crash reports, and the binary names it in a `.gnu_debuglink` section. The
+//! Windows plugin, a mingw-w64 build, carries DWARF too, and is split the same way by
+//! `x86_64-w64-mingw32-objcopy` (GDB and `addr2line` follow the link).
 
 pub mod gpu;
 mod icon;
@@ -83,6 +100,97 @@ impl<T> Context<T> for std::io::Result<T> {
     }
 }
 
+/// The default Windows plugin folder, which every OFX host on Windows scans (the
+/// `%CommonProgramFiles%\OFX\Plugins` of a stock 64-bit Windows).
+pub const WINDOWS_INSTALL_DIR: &str = r"C:\Program Files\Common Files\OFX\Plugins";
+
+/// Which ONNX Runtime build a Windows bundle carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowsFlavour {
+    /// The `onnxruntime` wheel's build: the CPU provider.
+    Cpu,
+    /// ONNX Runtime's DirectML build (from Microsoft's npm package `onnxruntime-node`, as
+    /// `tools/fetch_onnxruntime.sh` explains): the DirectML provider (any Direct3D 12 GPU) and
+    /// the CPU one, with `DirectML.dll` beside it.
+    DirectMl,
+}
+
+impl WindowsFlavour {
+    /// `directml`, as after `--gpu` (the CPU flavour has no name there: it is no `--gpu`).
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "directml" => Ok(WindowsFlavour::DirectMl),
+            _ => Err(Error(format!(
+                "unknown Windows GPU flavour {name:?}: use directml"
+            ))),
+        }
+    }
+}
+
+/// Which system a bundle is for. The layout ([`Platform::for_target`]), the ONNX Runtime it
+/// ships and the command that fetches that ONNX Runtime ([`Target::fetch_command`]) follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The system this tool runs on, as [`platform`] describes it: Linux x86-64 or arm64 and
+    /// macOS, with the ONNX Runtime `tools/fetch_onnxruntime.sh` caches for this machine; on
+    /// Windows, the layout of [`Target::Windows`] with the CPU build.
+    Host,
+    /// 64-bit Windows, the plugin built for `x86_64-pc-windows-gnu` (on Linux, with mingw-w64),
+    /// with one of ONNX Runtime's Windows builds.
+    Windows(WindowsFlavour),
+}
+
+impl Target {
+    /// The Rust target the plugin is cross-built for, when it is not the host.
+    pub const WINDOWS_TRIPLE: &'static str = "x86_64-pc-windows-gnu";
+
+    /// `windows` (the CPU flavour: `--gpu directml` picks the other), or `linux` or `host` for
+    /// the system this runs on, as after `--target`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "windows" => Ok(Target::Windows(WindowsFlavour::Cpu)),
+            "linux" | "host" => Ok(Target::Host),
+            _ => Err(Error(format!(
+                "unknown target {name:?}: use windows (or linux / host, this machine's, the \
+                 default)"
+            ))),
+        }
+    }
+
+    /// [`Target::Host`] as the Windows target when this runs on Windows (whose layout is that
+    /// target's), else the target itself.
+    pub fn resolved(self) -> Target {
+        match self {
+            Target::Host if cfg!(target_os = "windows") => Target::Windows(WindowsFlavour::Cpu),
+            other => other,
+        }
+    }
+
+    /// The command that caches this target's ONNX Runtime, for error messages.
+    pub fn fetch_command(self) -> &'static str {
+        match self.resolved() {
+            Target::Host => "bash tools/fetch_onnxruntime.sh",
+            Target::Windows(WindowsFlavour::Cpu) => {
+                "bash tools/fetch_onnxruntime.sh --platform win64"
+            }
+            Target::Windows(WindowsFlavour::DirectMl) => {
+                "bash tools/fetch_onnxruntime.sh --platform win64 --gpu directml"
+            }
+        }
+    }
+
+    /// The default output folder's name under cargo's target folder, one per target and
+    /// flavour, so building one bundle never replaces another: `bundle`, `bundle-win64`,
+    /// `bundle-win64-directml`.
+    pub fn out_dir_name(self) -> &'static str {
+        match self {
+            Target::Host => "bundle",
+            Target::Windows(WindowsFlavour::Cpu) => "bundle-win64",
+            Target::Windows(WindowsFlavour::DirectMl) => "bundle-win64-directml",
+        }
+    }
+}
+
 /// The platform folder inside `Contents/` and the file names there.
 pub struct Platform {
     pub dir: &'static str,
@@ -90,51 +198,71 @@ pub struct Platform {
     pub cdylib: &'static str,
     /// The ONNX Runtime library name the engine looks for next to the plugin.
     pub ort: &'static str,
+    /// ONNX Runtime's further libraries, taken from beside [`Platform::ort`] and shipped beside
+    /// it under the same names (Windows: `onnxruntime_providers_shared.dll`, and
+    /// `DirectML.dll` in the DirectML flavour); a bundle is not made without every one. The GPU
+    /// flavours' provider libraries are not here but in [`GpuRuntime`].
+    pub runtime_libraries: &'static [&'static str],
 }
 
-/// The layout for the platform this runs on.
-pub fn platform() -> Platform {
-    if cfg!(target_os = "windows") {
-        Platform {
+impl Platform {
+    /// The layout of `target`'s bundle.
+    pub fn for_target(target: Target) -> Platform {
+        let windows = |runtime_libraries| Platform {
             dir: "Win64",
             cdylib: "promptreel_ofx.dll",
             ort: "onnxruntime.dll",
-        }
-    } else if cfg!(target_os = "macos") {
-        Platform {
-            dir: "MacOS",
-            cdylib: "libpromptreel_ofx.dylib",
-            ort: "libonnxruntime.dylib",
-        }
-    } else if cfg!(target_arch = "aarch64") {
-        Platform {
-            dir: "Linux-arm-64",
-            cdylib: "libpromptreel_ofx.so",
-            ort: "libonnxruntime.so",
-        }
-    } else {
-        Platform {
-            dir: "Linux-x86-64",
-            cdylib: "libpromptreel_ofx.so",
-            ort: "libonnxruntime.so",
+            runtime_libraries,
+        };
+        match target.resolved() {
+            Target::Windows(WindowsFlavour::Cpu) => windows(&["onnxruntime_providers_shared.dll"]),
+            Target::Windows(WindowsFlavour::DirectMl) => {
+                windows(&["onnxruntime_providers_shared.dll", "DirectML.dll"])
+            }
+            Target::Host if cfg!(target_os = "macos") => Platform {
+                dir: "MacOS",
+                cdylib: "libpromptreel_ofx.dylib",
+                ort: "libonnxruntime.dylib",
+                runtime_libraries: &[],
+            },
+            Target::Host if cfg!(target_arch = "aarch64") => Platform {
+                dir: "Linux-arm-64",
+                cdylib: "libpromptreel_ofx.so",
+                ort: "libonnxruntime.so",
+                runtime_libraries: &[],
+            },
+            Target::Host => Platform {
+                dir: "Linux-x86-64",
+                cdylib: "libpromptreel_ofx.so",
+                ort: "libonnxruntime.so",
+                runtime_libraries: &[],
+            },
         }
     }
 }
 
-/// What goes into a bundle.
+/// The layout for the platform this runs on ([`Target::Host`]).
+pub fn platform() -> Platform {
+    Platform::for_target(Target::Host)
+}
+
+/// What goes into a bundle. Which system it is for is [`assemble_for`]'s argument (this struct
+/// stays as it was, so code that fills it in keeps compiling).
 #[derive(Debug, Clone)]
 pub struct Inputs {
     /// The built plugin cdylib.
     pub plugin: PathBuf,
-    /// The ONNX Runtime library.
+    /// The ONNX Runtime library, with the target's [`Platform::runtime_libraries`] and
+    /// [`ORT_LICENSE_FILES`] beside it.
     pub ort_library: PathBuf,
     /// The default model package folder.
     pub model: PathBuf,
     /// Where to create `Promptreel.ofx.bundle` (and [`DEBUG_DIR_NAME`]).
     pub out_dir: PathBuf,
     /// Ship the plugin without its debug information, which goes to [`DEBUG_DIR_NAME`] instead
-    /// (ELF platforms; elsewhere the build keeps it out of the binary already). `false` ships
-    /// the binary as built, for debugging the plugin inside a host.
+    /// (Linux, and Windows from mingw-w64's DWARF; macOS and MSVC builds keep it out of the
+    /// binary already). `false` ships the binary as built, for debugging the plugin inside a
+    /// host.
     pub split_debug_info: bool,
 }
 
@@ -152,6 +280,9 @@ pub struct Assembled {
     pub warning: Option<String>,
     /// The GPU runtime inside, for a GPU flavour.
     pub gpu: Option<AssembledGpu>,
+    /// ONNX Runtime's further libraries inside, next to it ([`Platform::runtime_libraries`]:
+    /// on Windows `onnxruntime_providers_shared.dll`, and `DirectML.dll`); empty elsewhere.
+    pub runtime_libraries: Vec<PathBuf>,
     /// The licence files inside ([`LICENSES_DIR`]): ONNX Runtime's, the embedded font's
     /// ([`FONT_LICENSE_FILE`]), then the NVIDIA libraries'.
     pub licenses: Vec<PathBuf>,
@@ -209,9 +340,25 @@ fn info_plist(binary: &str) -> String {
     )
 }
 
-/// The `objcopy` to run: `$OBJCOPY`, else the one on the `PATH`.
-fn objcopy_program() -> OsString {
-    std::env::var_os("OBJCOPY").unwrap_or_else(|| "objcopy".into())
+/// The `objcopy` to run for `target`'s binaries: for the host `$OBJCOPY`, else the one on the
+/// `PATH`; for Windows `$OBJCOPY_WIN64`, else mingw-w64's, which reads and writes PE files (the
+/// host's binutils may be built for ELF only).
+fn objcopy_program(target: Target) -> OsString {
+    let (variable, default) = match target {
+        Target::Host => ("OBJCOPY", "objcopy"),
+        Target::Windows(_) => ("OBJCOPY_WIN64", "x86_64-w64-mingw32-objcopy"),
+    };
+    std::env::var_os(variable).unwrap_or_else(|| default.into())
+}
+
+/// Whether a bundle for `target` ships its plugin's debug information apart, when asked to: ELF
+/// on Linux, and the mingw-w64 DLL of a Windows target, both DWARF that `objcopy` splits.
+/// macOS (dSYM) and a Windows host's MSVC build (PDB) keep it out of the binary already.
+fn splits_debug_info(target: Target) -> bool {
+    match target {
+        Target::Host => cfg!(target_os = "linux"),
+        Target::Windows(_) => true,
+    }
 }
 
 /// Runs one `objcopy` command; the error says what failed.
@@ -253,41 +400,71 @@ fn split_debug_info(
     run_objcopy(strip)
 }
 
-/// Assembles the bundle into `inputs.out_dir`, replacing an older one (and its debug
-/// information), and says what it made. It is built in a temporary folder next to the target
-/// and renamed into place, so a host scanning plugins never sees half a bundle.
+/// Assembles the bundle for the system this runs on into `inputs.out_dir`, replacing an older
+/// one (and its debug information), and says what it made. It is built in a temporary folder
+/// next to the target and renamed into place, so a host scanning plugins never sees half a
+/// bundle.
 pub fn assemble(inputs: &Inputs) -> Result<Assembled> {
-    assemble_with(inputs, None, &objcopy_program())
+    assemble_for(inputs, Target::Host)
+}
+
+/// [`assemble`] for `target`: its layout ([`Platform::for_target`]), its further ONNX Runtime
+/// libraries from beside `inputs.ort_library` (the error names the first one missing and the
+/// fetch command), and its `objcopy` for the debug information.
+pub fn assemble_for(inputs: &Inputs, target: Target) -> Result<Assembled> {
+    assemble_with(inputs, target, None, &objcopy_program(target))
 }
 
 /// [`assemble`] for a GPU flavour: `inputs.ort_library` is ONNX Runtime's GPU build, and `gpu`
 /// is copied next to it, after checking that every library its [`GPU_RUNTIME_FILE`] lists is
 /// there (the error names the first one missing).
 pub fn assemble_gpu(inputs: &Inputs, gpu: &GpuRuntime) -> Result<Assembled> {
-    assemble_with(inputs, Some(gpu), &objcopy_program())
+    assemble_with(
+        inputs,
+        Target::Host,
+        Some(gpu),
+        &objcopy_program(Target::Host),
+    )
 }
 
-/// [`assemble`], with a GPU runtime or not, splitting debug information with the program
-/// `objcopy`.
-fn assemble_with(inputs: &Inputs, gpu: Option<&GpuRuntime>, objcopy: &OsStr) -> Result<Assembled> {
-    let p = platform();
+/// [`assemble`] for `target`, with a GPU runtime or not, splitting debug information with the
+/// program `objcopy`.
+fn assemble_with(
+    inputs: &Inputs,
+    target: Target,
+    gpu: Option<&GpuRuntime>,
+    objcopy: &OsStr,
+) -> Result<Assembled> {
+    let p = Platform::for_target(target);
     check_exports(&inputs.plugin)?;
+    let fetch = if gpu.is_some() {
+        "bash tools/fetch_onnxruntime.sh --gpu cuda"
+    } else {
+        target.fetch_command()
+    };
     if !inputs.ort_library.is_file() {
         return Err(Error(format!(
-            "ONNX Runtime library {} is missing; run `bash tools/fetch_onnxruntime.sh`",
+            "ONNX Runtime library {} is missing; run `{fetch}`",
             inputs.ort_library.display()
         )));
     }
-    // NOTE: a bundle that redistributes ONNX Runtime without its licence is not made at all.
     let ort_dir = inputs.ort_library.parent().unwrap_or(Path::new(""));
+    for name in p.runtime_libraries {
+        // NOTE: checked before anything is written: a bundle without one would show it only
+        // on the user's machine, when ONNX Runtime first reaches for it.
+        if !ort_dir.join(name).is_file() {
+            return Err(Error(format!(
+                "{name} is missing from {}: ONNX Runtime needs it next to {} in the bundle; run \
+                 `{fetch}`",
+                ort_dir.display(),
+                inputs.ort_library.display()
+            )));
+        }
+    }
+    // NOTE: a bundle that redistributes ONNX Runtime without its licence is not made at all.
     for name in ORT_LICENSE_FILES {
         let path = ort_dir.join(name);
         if !path.is_file() {
-            let fetch = if gpu.is_some() {
-                "bash tools/fetch_onnxruntime.sh --gpu cuda"
-            } else {
-                "bash tools/fetch_onnxruntime.sh"
-            };
             return Err(Error(format!(
                 "{} is missing: ONNX Runtime's licence files must lie next to {} to ship in the \
                  bundle; run `{fetch}` again",
@@ -329,7 +506,7 @@ fn assemble_with(inputs: &Inputs, gpu: Option<&GpuRuntime>, objcopy: &OsStr) -> 
     let debug_name = format!("{BINARY_NAME}.debug");
     let mut warning = None;
     let mut split = false;
-    if inputs.split_debug_info && cfg!(target_os = "linux") {
+    if inputs.split_debug_info && splits_debug_info(target) {
         if tmp_debug_dir.exists() {
             fs::remove_dir_all(&tmp_debug_dir).context("remove", &tmp_debug_dir)?;
         }
@@ -344,9 +521,16 @@ fn assemble_with(inputs: &Inputs, gpu: Option<&GpuRuntime>, objcopy: &OsStr) -> 
             Err(e) => {
                 // NOTE: a bundle with debug information inside works the same, only larger;
                 // that is no reason to fail the build.
+                let install = match target {
+                    Target::Host => "install binutils",
+                    Target::Windows(_) => {
+                        "install binutils-mingw-w64-x86-64 (or point OBJCOPY_WIN64 at mingw-w64's \
+                         objcopy)"
+                    }
+                };
                 warning = Some(format!(
-                    "the plugin keeps its debug information (objcopy: {e}); install binutils \
-                     for a smaller bundle"
+                    "the plugin keeps its debug information (objcopy: {e}); {install} for a \
+                     smaller bundle"
                 ));
                 fs::remove_dir_all(&tmp_debug_dir).context("remove", &tmp_debug_dir)?;
             }
@@ -356,6 +540,13 @@ fn assemble_with(inputs: &Inputs, gpu: Option<&GpuRuntime>, objcopy: &OsStr) -> 
         fs::copy(&inputs.plugin, bin_dir.join(BINARY_NAME)).context("copy", &inputs.plugin)?;
     }
     fs::copy(&inputs.ort_library, bin_dir.join(p.ort)).context("copy", &inputs.ort_library)?;
+    let mut runtime_libraries = Vec::new();
+    for name in p.runtime_libraries {
+        let src = ort_dir.join(name);
+        let dst = bin_dir.join(name);
+        fs::copy(&src, &dst).context("copy", &src)?;
+        runtime_libraries.push(dst);
+    }
     let licenses_dir = resources.join(LICENSES_DIR);
     let ort_licenses = licenses_dir.join("onnxruntime");
     fs::create_dir_all(&ort_licenses).context("create", &ort_licenses)?;
@@ -397,6 +588,7 @@ fn assemble_with(inputs: &Inputs, gpu: Option<&GpuRuntime>, objcopy: &OsStr) -> 
         None => None,
     };
     let licenses = moved(licenses);
+    let runtime_libraries = moved(runtime_libraries);
     let png = resources.join(format!("{IDENTIFIER}.png"));
     fs::write(&png, icon::png(256)).context("write", &png)?;
     let svg = resources.join(format!("{IDENTIFIER}.svg"));
@@ -425,6 +617,7 @@ fn assemble_with(inputs: &Inputs, gpu: Option<&GpuRuntime>, objcopy: &OsStr) -> 
         debug_file,
         warning,
         gpu,
+        runtime_libraries,
         licenses,
     })
 }
@@ -442,11 +635,24 @@ pub fn disk_size(path: &Path) -> Result<u64> {
     Ok(total)
 }
 
-/// The per-user plugin folder hosts search (`~/OFX/Plugins`).
+/// The plugin folder hosts search, for a bundle of the system this runs on: `~/OFX/Plugins`
+/// on Linux and macOS (per user); on Windows `%CommonProgramFiles%\OFX\Plugins`
+/// ([`WINDOWS_INSTALL_DIR`] when the variable is unset), the one folder every Windows host
+/// scans, which takes an administrator to write. `None` without a home folder.
 pub fn default_install_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .or_else(|| std::env::var_os("USERPROFILE"))
-        .map(|h| PathBuf::from(h).join("OFX").join("Plugins"))
+    if cfg!(target_os = "windows") {
+        return Some(windows_install_dir(std::env::var_os("CommonProgramFiles")));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join("OFX").join("Plugins"))
+}
+
+/// The Windows plugin folder under `common_program_files` (`%CommonProgramFiles%`), or
+/// [`WINDOWS_INSTALL_DIR`] without it.
+fn windows_install_dir(common_program_files: Option<OsString>) -> PathBuf {
+    match common_program_files.filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("OFX").join("Plugins"),
+        None => PathBuf::from(WINDOWS_INSTALL_DIR),
+    }
 }
 
 /// Copies the bundle into `dir` (replacing an installed one) and returns the installed path.
@@ -528,8 +734,8 @@ mod tests {
         let stale = inputs.out_dir.join(DEBUG_DIR_NAME);
         fs::create_dir_all(&stale).expect("plant old debug information");
         let missing = scratch.0.join("no-such-objcopy");
-        let made =
-            assemble_with(&inputs, None, missing.as_os_str()).expect("assembled all the same");
+        let made = assemble_with(&inputs, Target::Host, None, missing.as_os_str())
+            .expect("assembled all the same");
         assert_eq!(made.debug_file, None);
         let warning = made.warning.expect("a warning");
         assert!(warning.contains("no-such-objcopy"), "{warning}");
@@ -551,7 +757,7 @@ mod tests {
 
     #[test]
     fn a_failing_objcopy_is_reported_with_its_message() {
-        if Command::new(objcopy_program())
+        if Command::new(objcopy_program(Target::Host))
             .arg("--version")
             .output()
             .is_err()
@@ -562,7 +768,7 @@ mod tests {
         let scratch = Scratch::new("bad-elf");
         let inputs = fake_inputs(&scratch.0);
         let err = split_debug_info(
-            &objcopy_program(),
+            &objcopy_program(Target::Host),
             &inputs.plugin,
             &scratch.0.join("stripped"),
             &scratch.0.join("debug"),
@@ -675,8 +881,8 @@ mod tests {
             let mut inputs = fake_inputs(&scratch.0);
             inputs.split_debug_info = false;
             let gpu = fake_gpu(&scratch.0, &mut inputs, flavour);
-            let made =
-                assemble_with(&inputs, Some(&gpu), OsStr::new("objcopy")).expect("assembled");
+            let made = assemble_with(&inputs, Target::Host, Some(&gpu), OsStr::new("objcopy"))
+                .expect("assembled");
             let bin_dir = made
                 .binary
                 .parent()
@@ -960,5 +1166,307 @@ mod tests {
         fs::write(scratch.0.join("a/b/three"), [0u8; 3000]).expect("write");
         assert_eq!(disk_size(&scratch.0).expect("size"), 3210);
         assert_eq!(disk_size(&scratch.0.join("a/two")).expect("size"), 200);
+    }
+
+    /// Inputs for a Windows bundle of `flavour`: a stand-in plugin DLL, and ONNX Runtime's
+    /// Windows build in `win64/` with its further libraries and licence files.
+    fn fake_windows_inputs(dir: &Path, flavour: WindowsFlavour) -> Inputs {
+        let mut inputs = fake_inputs(dir);
+        inputs.plugin = dir.join("promptreel_ofx.dll");
+        fs::write(&inputs.plugin, b"MZ, not PE, but it names OfxGetPlugin\0").expect("write");
+        let ort = dir.join("win64");
+        fs::create_dir_all(&ort).expect("create");
+        inputs.ort_library = ort.join("onnxruntime.dll");
+        fs::write(&inputs.ort_library, b"windows runtime").expect("write");
+        fake_ort_licenses(&ort, "windows");
+        for name in Platform::for_target(Target::Windows(flavour)).runtime_libraries {
+            fs::write(ort.join(name), format!("library {name}")).expect("write");
+        }
+        inputs
+    }
+
+    const WINDOWS_FLAVOURS: [WindowsFlavour; 2] = [WindowsFlavour::Cpu, WindowsFlavour::DirectMl];
+
+    #[test]
+    fn a_windows_bundle_has_its_runtime_libraries_next_to_the_plugin() {
+        for flavour in WINDOWS_FLAVOURS {
+            let scratch = Scratch::new(&format!("windows-{flavour:?}"));
+            let mut inputs = fake_windows_inputs(&scratch.0, flavour);
+            inputs.split_debug_info = false;
+            let target = Target::Windows(flavour);
+            let made = assemble_for(&inputs, target).expect("assembled");
+
+            let bin_dir = made.bundle.join("Contents/Win64");
+            assert_eq!(made.binary, bin_dir.join("Promptreel.ofx"));
+            let mut expected = vec![
+                "Promptreel.ofx",
+                "onnxruntime.dll",
+                "onnxruntime_providers_shared.dll",
+            ];
+            if flavour == WindowsFlavour::DirectMl {
+                expected.push("DirectML.dll");
+            }
+            expected.sort();
+            assert_eq!(platform_folder(&made), expected, "{flavour:?}");
+            assert_eq!(
+                fs::read(&made.binary).expect("read"),
+                fs::read(&inputs.plugin).expect("read"),
+                "the plugin ships as built"
+            );
+            assert_eq!(
+                fs::read(bin_dir.join("onnxruntime.dll")).expect("read"),
+                b"windows runtime"
+            );
+            let names: Vec<_> = made
+                .runtime_libraries
+                .iter()
+                .map(|p| {
+                    assert_eq!(p.parent(), Some(bin_dir.as_path()), "{}", p.display());
+                    let name = p.file_name().expect("name").to_string_lossy().into_owned();
+                    assert_eq!(
+                        fs::read_to_string(p).expect("read"),
+                        format!("library {name}")
+                    );
+                    name
+                })
+                .collect();
+            assert_eq!(
+                names,
+                Platform::for_target(target).runtime_libraries,
+                "{flavour:?}"
+            );
+
+            assert_eq!(bundled_licenses(&made), expected_ort_licenses("windows"));
+            let contents = made.bundle.join("Contents");
+            let plist = fs::read_to_string(contents.join("Info.plist")).expect("Info.plist");
+            assert!(
+                plist.contains("<key>CFBundleExecutable</key><string>Promptreel.ofx</string>"),
+                "{plist}"
+            );
+            for icon in [format!("{IDENTIFIER}.png"), format!("{IDENTIFIER}.svg")] {
+                assert!(contents.join("Resources").join(&icon).is_file(), "{icon}");
+            }
+            assert!(
+                contents
+                    .join("Resources/models/default/promptreel.json")
+                    .is_file()
+            );
+            assert_eq!((made.debug_file, made.gpu), (None, None));
+        }
+    }
+
+    #[test]
+    fn a_windows_runtime_without_a_further_library_is_refused_naming_it_and_the_fetch() {
+        let cases = [
+            (
+                WindowsFlavour::Cpu,
+                "onnxruntime_providers_shared.dll",
+                "run `bash tools/fetch_onnxruntime.sh --platform win64`",
+            ),
+            (
+                WindowsFlavour::DirectMl,
+                "onnxruntime_providers_shared.dll",
+                "run `bash tools/fetch_onnxruntime.sh --platform win64 --gpu directml`",
+            ),
+            (
+                WindowsFlavour::DirectMl,
+                "DirectML.dll",
+                "run `bash tools/fetch_onnxruntime.sh --platform win64 --gpu directml`",
+            ),
+        ];
+        for (flavour, missing, fetch) in cases {
+            let scratch = Scratch::new(&format!("windows-no-{missing}"));
+            let inputs = fake_windows_inputs(&scratch.0, flavour);
+            fs::remove_file(scratch.0.join("win64").join(missing)).expect("remove");
+            let e = assemble_for(&inputs, Target::Windows(flavour))
+                .expect_err("refused")
+                .to_string();
+            assert!(e.contains(missing) && e.contains(fetch), "{e}");
+            assert!(
+                !inputs.out_dir.exists(),
+                "nothing is made without the library"
+            );
+        }
+
+        // The CPU build's folder, which has no DirectML.dll, makes no DirectML bundle.
+        let scratch = Scratch::new("windows-cpu-as-directml");
+        let inputs = fake_windows_inputs(&scratch.0, WindowsFlavour::Cpu);
+        let e = assemble_for(&inputs, Target::Windows(WindowsFlavour::DirectMl))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains("DirectML.dll") && e.contains("--gpu directml"),
+            "{e}"
+        );
+
+        // And ONNX Runtime itself, or its licence, likewise name the Windows fetch.
+        fs::remove_file(scratch.0.join("win64/LICENSE")).expect("remove");
+        let e = assemble_for(&inputs, Target::Windows(WindowsFlavour::Cpu))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains("LICENSE") && e.contains("fetch_onnxruntime.sh --platform win64` again"),
+            "{e}"
+        );
+        fs::remove_file(&inputs.ort_library).expect("remove");
+        let e = assemble_for(&inputs, Target::Windows(WindowsFlavour::Cpu))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains("onnxruntime.dll") && e.contains("fetch_onnxruntime.sh --platform win64`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_windows_bundle_without_mingw_objcopy_keeps_debug_information_with_a_warning() {
+        let scratch = Scratch::new("windows-no-objcopy");
+        let inputs = fake_windows_inputs(&scratch.0, WindowsFlavour::Cpu);
+        let missing = scratch.0.join("no-such-objcopy");
+        let made = assemble_with(
+            &inputs,
+            Target::Windows(WindowsFlavour::Cpu),
+            None,
+            missing.as_os_str(),
+        )
+        .expect("assembled all the same");
+        assert_eq!(made.debug_file, None);
+        let warning = made.warning.expect("a warning");
+        assert!(
+            warning.contains("no-such-objcopy") && warning.contains("OBJCOPY_WIN64"),
+            "{warning}"
+        );
+        assert_eq!(
+            fs::read(&made.binary).expect("read"),
+            fs::read(&inputs.plugin).expect("read")
+        );
+    }
+
+    /// Whether `needle` occurs in `haystack`.
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn mingw_objcopy_splits_a_windows_dll_like_an_elf_library() {
+        // A real PE DLL with DWARF, from mingw-w64's C compiler, when it is installed.
+        let scratch = Scratch::new("windows-split");
+        let source = scratch.0.join("plugin.c");
+        fs::write(
+            &source,
+            "__declspec(dllexport) int OfxGetPlugin(int n) { return n * 2; }\n\
+             __declspec(dllexport) int OfxGetNumberOfPlugins(void) { return 1; }\n",
+        )
+        .expect("write");
+        // NOTE: not the stand-in's name, which fake_windows_inputs writes below.
+        let dll = scratch.0.join("built.dll");
+        let built = Command::new("x86_64-w64-mingw32-gcc")
+            .args(["-g", "-O0", "-shared", "-o"])
+            .arg(&dll)
+            .arg(&source)
+            .status();
+        let objcopy = objcopy_program(Target::Windows(WindowsFlavour::Cpu));
+        let have_objcopy = Command::new(&objcopy).arg("--version").output().is_ok();
+        if !matches!(built, Ok(s) if s.success()) || !have_objcopy {
+            eprintln!("no mingw-w64 gcc and objcopy here; skipped");
+            return;
+        }
+        let mut inputs = fake_windows_inputs(&scratch.0, WindowsFlavour::Cpu);
+        inputs.plugin = dll;
+        let made = assemble_for(&inputs, Target::Windows(WindowsFlavour::Cpu)).expect("assembled");
+        assert_eq!(made.warning, None);
+        let debug_file = inputs
+            .out_dir
+            .join(DEBUG_DIR_NAME)
+            .join("Promptreel.ofx.debug");
+        assert_eq!(made.debug_file.as_deref(), Some(debug_file.as_path()));
+        let shipped = fs::read(&made.binary).expect("read");
+        let original = fs::read(&inputs.plugin).expect("read");
+        let debug = fs::read(&debug_file).expect("read");
+        assert!(shipped.starts_with(b"MZ"), "still a PE file");
+        assert!(contains(&original, b".debug_info"));
+        assert!(
+            !contains(&shipped, b".debug_info"),
+            "the shipped DLL keeps DWARF"
+        );
+        assert!(
+            contains(&debug, b".debug_info"),
+            "the debug file lacks DWARF"
+        );
+        assert!(
+            contains(&shipped, b"Promptreel.ofx.debug\0"),
+            "no .gnu_debuglink naming the debug file"
+        );
+        assert!(shipped.len() < original.len());
+        check_exports(&made.binary).expect("the entry point stays exported");
+    }
+
+    #[test]
+    fn targets_parse_and_name_their_folders_and_fetch_commands() {
+        assert_eq!(
+            Target::parse("windows").expect("parsed"),
+            Target::Windows(WindowsFlavour::Cpu)
+        );
+        for host in ["linux", "host"] {
+            assert_eq!(Target::parse(host).expect("parsed"), Target::Host);
+        }
+        let e = Target::parse("macos").expect_err("refused").to_string();
+        assert!(e.contains("\"macos\"") && e.contains("windows"), "{e}");
+        assert_eq!(
+            WindowsFlavour::parse("directml").expect("parsed"),
+            WindowsFlavour::DirectMl
+        );
+        let e = WindowsFlavour::parse("cuda")
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("directml"), "{e}");
+
+        assert_eq!(
+            Target::Windows(WindowsFlavour::Cpu).out_dir_name(),
+            "bundle-win64"
+        );
+        assert_eq!(
+            Target::Windows(WindowsFlavour::DirectMl).out_dir_name(),
+            "bundle-win64-directml"
+        );
+        assert_eq!(Target::Host.out_dir_name(), "bundle");
+        assert_eq!(
+            Target::Windows(WindowsFlavour::DirectMl).fetch_command(),
+            "bash tools/fetch_onnxruntime.sh --platform win64 --gpu directml"
+        );
+        let windows = Platform::for_target(Target::Windows(WindowsFlavour::Cpu));
+        assert_eq!(
+            (windows.dir, windows.cdylib, windows.ort),
+            ("Win64", "promptreel_ofx.dll", "onnxruntime.dll")
+        );
+        if cfg!(target_os = "linux") {
+            assert_eq!(Target::Host.resolved(), Target::Host);
+            assert_eq!(
+                Target::Host.fetch_command(),
+                "bash tools/fetch_onnxruntime.sh"
+            );
+            assert!(platform().runtime_libraries.is_empty());
+        }
+    }
+
+    #[test]
+    fn the_windows_plugin_folder_is_under_common_program_files() {
+        assert_eq!(
+            windows_install_dir(Some(r"D:\Common Files".into())),
+            Path::new(r"D:\Common Files").join("OFX").join("Plugins")
+        );
+        for unset in [None, Some(OsString::new())] {
+            assert_eq!(
+                windows_install_dir(unset),
+                Path::new(r"C:\Program Files\Common Files\OFX\Plugins")
+            );
+        }
+        if cfg!(target_os = "windows") {
+            assert!(
+                default_install_dir()
+                    .expect("a folder")
+                    .ends_with(Path::new("OFX").join("Plugins"))
+            );
+        }
     }
 }
