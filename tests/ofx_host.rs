@@ -13,10 +13,17 @@
 //! bundle), ONNX Runtime at `target/onnxruntime/libonnxruntime.so` (or
 //! `$PROMPTREEL_ORT_LIB`; `tools/fetch_onnxruntime.sh` puts it there) and the tiny model
 //! package in `onnx/tests/data/tiny-unet3d/`.
+//!
+//! Built for Windows (the Windows lane of `tools/test.sh` runs it under Wine), it loads the
+//! Windows bundle, `target/bundle-win64/.../Contents/Win64/Promptreel.ofx` or
+//! `$PROMPTREEL_OFX_BINARY`, and the `onnxruntime.dll` inside it.
 
-#![cfg(all(
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
+#![cfg(any(
+    all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ),
+    all(windows, target_arch = "x86_64")
 ))]
 
 #[path = "ofx_host/expected.rs"]
@@ -49,8 +56,28 @@ fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The Windows bundle's plug-in (`promptreel-bundle build --target windows`).
+#[cfg(windows)]
+fn plugin_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("PROMPTREEL_OFX_BINARY") {
+        return path.into();
+    }
+    // NOTE: the bundle, not cargo's copy of the DLL: what is proven on Windows is the layout a
+    // host loads, with the runtime library beside the plug-in.
+    let bundled =
+        workspace().join("target/bundle-win64/Promptreel.ofx.bundle/Contents/Win64/Promptreel.ofx");
+    assert!(
+        bundled.is_file(),
+        "no Windows bundle at {}: run `cargo run -p promptreel-bundle -- build --target windows \
+         --debug` (or set PROMPTREEL_OFX_BINARY)",
+        bundled.display()
+    );
+    bundled
+}
+
 /// `$PROMPTREEL_OFX_BINARY`, else the cdylib cargo built together with this test, else the
 /// bundled binary.
+#[cfg(not(windows))]
 fn plugin_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("PROMPTREEL_OFX_BINARY") {
         return path.into();
@@ -97,9 +124,16 @@ fn clip_length(frames: i32, model_fps: f64, host_fps: f64) -> i32 {
 fn prepare_environment() -> &'static Path {
     static CACHE: OnceLock<PathBuf> = OnceLock::new();
     CACHE.get_or_init(|| {
+        // On Windows the bundle's own runtime, so the plug-in and the engine the frames are
+        // compared with share the one `onnxruntime.dll` the bundle ships.
+        let default_ort = if cfg!(windows) {
+            plugin_binary().with_file_name("onnxruntime.dll")
+        } else {
+            workspace().join("target/onnxruntime/libonnxruntime.so")
+        };
         let ort = std::env::var_os("PROMPTREEL_ORT_LIB")
             .map(PathBuf::from)
-            .unwrap_or_else(|| workspace().join("target/onnxruntime/libonnxruntime.so"));
+            .unwrap_or(default_ort);
         assert!(
             ort.is_file(),
             "missing ONNX Runtime {} (run tools/fetch_onnxruntime.sh)",

@@ -2,7 +2,9 @@
 # Runs the whole test suite: engine (schedulers and pipeline parity against diffusers,
 # bad input), the shipped default model (prompt accuracy, parity with diffusers), the exporter's
 # refusals (needs python3, no PyTorch), plugin (through a headless OFX host loading the built
-# plugin), bundle, C smoke host, and the GPU providers' checks that need no GPU.
+# plugin), bundle, C smoke host, and the GPU providers' checks that need no GPU; then the
+# Windows lane (tools/test_windows.sh): the Win64 bundle and CLI cross-built and run under Wine.
+# PROMPTREEL_SKIP_WINDOWS=1 leaves the Windows lane out (it says so); CI always runs it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -23,3 +25,12 @@ cargo check --quiet -p promptreel-engine --lib --features directml,coreml
 # Keep the tests' disk cache away from the user's.
 export PROMPTREEL_CACHE_DIR="${PROMPTREEL_CACHE_DIR:-$ROOT/target/test-cache}"
 cargo test --workspace "$@"
+if [ "${PROMPTREEL_SKIP_WINDOWS:-}" = 1 ]; then
+  echo "test: the Windows lane was skipped (PROMPTREEL_SKIP_WINDOWS=1)" >&2
+elif [ $# -gt 0 ]; then
+  echo "test: the Windows lane runs with the whole suite only (no arguments); skipped" >&2
+elif [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ]; then
+  bash tools/test_windows.sh
+else
+  echo "test: the Windows lane cross-builds on Linux x86-64 only; skipped on $(uname -s) $(uname -m)" >&2
+fi
