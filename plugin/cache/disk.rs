@@ -669,22 +669,31 @@ mod tests {
         }
     }
 
+    /// A fresh folder under the system temp dir, removed on drop (even when an assertion fails).
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(label: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!(
+                "promptreel-disk-{label}-{}-{}",
+                std::process::id(),
+                TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = fs::remove_dir_all(&dir);
+            Self(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
     #[test]
     fn store_and_load_through_the_folder() {
-        let dir = std::env::temp_dir().join(format!(
-            "promptreel-disk-unit-{}-{}",
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        /// Removes the folder even when an assertion fails.
-        struct Cleanup(PathBuf);
-        impl Drop for Cleanup {
-            fn drop(&mut self) {
-                let _ = fs::remove_dir_all(&self.0);
-            }
-        }
-        let _ = fs::remove_dir_all(&dir);
-        let _cleanup = Cleanup(dir.clone());
+        let scratch = Scratch::new("unit");
+        let dir = scratch.0.clone();
         let store = DiskStore::new(dir.join("nested/clips"));
         assert!(matches!(store.load(&key()), Load::Miss));
         store.store(&key(), &clip()).unwrap();
@@ -709,19 +718,8 @@ mod tests {
     /// the reader keeps reading the complete old file either way.
     #[test]
     fn a_clip_is_replaced_once_a_reader_lets_go_of_the_old_file() {
-        let dir = std::env::temp_dir().join(format!(
-            "promptreel-disk-replace-{}-{}",
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        struct Cleanup(PathBuf);
-        impl Drop for Cleanup {
-            fn drop(&mut self) {
-                let _ = fs::remove_dir_all(&self.0);
-            }
-        }
-        let _ = fs::remove_dir_all(&dir);
-        let _cleanup = Cleanup(dir.clone());
+        let scratch = Scratch::new("replace");
+        let dir = scratch.0.clone();
         let store = DiskStore::new(dir.clone());
         store.store(&key(), &clip()).unwrap();
         let old = fs::read(store.path_for(&key())).unwrap();
