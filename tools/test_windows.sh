@@ -58,8 +58,9 @@ step "the headless host under Wine (tests/ofx_host.rs, tests/windows_bundle.rs)"
   --test ofx_host --test windows_bundle -- \
   text_to_video_on_a_natron_like_host text_to_video_on_a_resolve_like_host \
   a_bundle_missing_its_runtime the_bundled_runtime_is_used asking_for_directml
-step "the Windows binaries from Linux (exports, CLI parity)" bash -c '
-  cargo test -p promptreel-ofx --test windows_exports
-  cargo test -p promptreel-engine --test windows_cli'
+# With --workspace, as tools/test.sh builds the Linux tests: the same features, so nothing is
+# compiled again (-p for each package alone recompiles a dozen crates, about 3 minutes).
+step "the Windows binaries from Linux (exports, CLI parity)" \
+  cargo test --workspace --test windows_exports --test windows_cli
 
 echo "windows lane: passed in $((SECONDS - START)) s" >&2
