@@ -4,6 +4,9 @@
 //! packages) without `libclang`; a check that matched `libclang*` took one for the other and the
 //! README's first command then failed in bindgen. These tests point the script at fake system
 //! folders (`PROMPTREEL_SETUP_ROOT`) and at a fake `apt-get` that only records its arguments.
+//! The script is bash for Linux and macOS; a Windows build of the tests has nothing to run.
+
+#![cfg(unix)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
