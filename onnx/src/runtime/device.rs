@@ -11,8 +11,9 @@ use super::cuda;
 
 use crate::error::{Error, ErrorKind, Result};
 
-/// The library the DirectML build of ONNX Runtime (the `onnxruntime-directml` wheel) carries
-/// beside `onnxruntime.dll`, and the DirectML bundle ships: its presence is what marks that build.
+/// The library the DirectML build of ONNX Runtime carries beside `onnxruntime.dll`, and the
+/// DirectML bundle ships (`tools/fetch_onnxruntime.sh --platform win64 --gpu directml`): its
+/// presence is what marks that build.
 pub const DIRECTML_LIBRARY: &str = "DirectML.dll";
 
 /// What the user asked for.
